@@ -1,0 +1,515 @@
+import { createReporter } from './diagnostics.js'
+import { Dispatcher } from './dispatcher.js'
+import { CrossbusError } from './errors.js'
+import type { Overflow } from './queue.js'
+import { resolveRetry, abortReason } from './retry.js'
+import { Router } from './router.js'
+import {
+  type Counters,
+  type Handler,
+  HandlerSubscriber,
+  type ProcessHandler,
+  ProcessorSubscriber,
+  StreamSubscriber,
+  type Subscriber,
+  type SubscriberHost,
+  type SubscriberOptions,
+} from './subscription.js'
+import { isReserved, matchTokens, parsePattern } from './topic.js'
+import type {
+  Bus,
+  BusEvent,
+  BusOptions,
+  BusStats,
+  EventMap,
+  OnceOptions,
+  PeerInfo,
+  ProcessOptions,
+  PublishOptions,
+  Receipt,
+  RequestOptions,
+  SubscribeOptions,
+  Subscription,
+} from './types.js'
+
+/** Header carrying the inbox topic a reply goes to. */
+export const REPLY_TO_HEADER = 'x-crossbus-reply-to'
+/** Header set on a reply whose handler failed; the reply's data is the error. */
+export const REPLY_ERROR_HEADER = 'x-crossbus-error'
+
+const DEFAULT_CAPACITY = 1024
+const DEFAULT_REQUEST_TIMEOUT = 5000
+/** Publishes that may share one Date.now() reading within a task (a few microseconds at most). */
+const CLOCK_READS_SHARED = 128
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+const RESOLVED: Promise<void> = Promise.resolve()
+
+const disposeSymbol: typeof Symbol.dispose = Symbol.dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose)
+const asyncDisposeSymbol: typeof Symbol.asyncDispose =
+  Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose)
+
+function checkCapacity(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (!Number.isInteger(value) || value < 1) throw new TypeError(`crossbus: ${name} must be an integer >= 1, got ${String(value)}`)
+  return value
+}
+
+function checkOverflow(value: Overflow | undefined, fallback: Overflow): Overflow {
+  if (value === undefined) return fallback
+  if (value !== 'drop-newest' && value !== 'drop-oldest') {
+    throw new TypeError(`crossbus: overflow must be 'drop-newest' or 'drop-oldest', got ${String(value)}`)
+  }
+  return value
+}
+
+function checkFunction(name: string, value: unknown): void {
+  if (typeof value !== 'function') throw new TypeError(`crossbus: ${name} must be a function, got ${typeof value}`)
+}
+
+function checkTimeout(name: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !(value >= 0)) throw new TypeError(`crossbus: ${name} must be a number >= 0, got ${String(value)}`)
+  return value
+}
+
+/** A random id that is a valid topic token: base36, no dots. */
+function createId(): string {
+  const bytes = new Uint8Array(8)
+  if (typeof crypto === 'object' && typeof crypto.getRandomValues === 'function') crypto.getRandomValues(bytes)
+  else for (let index = 0; index < bytes.length; index++) bytes[index] = Math.floor(Math.random() * 256)
+  let id = ''
+  for (const byte of bytes) id += (byte % 36).toString(36)
+  return id
+}
+
+/** The receipt; `id` is built only when asked for, which most publishers never do. */
+class PublishReceipt implements Receipt {
+  readonly queued: number
+  readonly dropped: number
+  readonly #source: string
+  readonly #seq: number
+
+  constructor(source: string, seq: number, queued: number, dropped: number) {
+    this.#source = source
+    this.#seq = seq
+    this.queued = queued
+    this.dropped = dropped
+  }
+
+  get id(): string {
+    return `${this.#source}:${this.#seq}`
+  }
+
+  get persisted(): Promise<void> {
+    return RESOLVED
+  }
+}
+
+interface PendingRequest {
+  resolve(value: unknown): void
+  reject(error: unknown): void
+}
+
+/**
+ * Creates a bus for this context.
+ *
+ * @example
+ * const bus = createBus<{ 'cart.updated': { items: number } }>()
+ * bus.subscribe('cart.*', (event) => console.log(event.data.items))
+ * bus.publish('cart.updated', { items: 3 })
+ */
+export function createBus<E extends EventMap = EventMap>(options: BusOptions = {}): Bus<E> {
+  if (options === null || typeof options !== 'object') throw new TypeError('crossbus: createBus options must be an object')
+  const defaultCapacity = checkCapacity('capacity', options.capacity, DEFAULT_CAPACITY)
+  const defaultOverflow = checkOverflow(options.overflow, 'drop-newest')
+  const validate = options.validate ?? false
+  const report = createReporter(options.onDiagnostic)
+  const id = createId()
+  const counters: Counters = {
+    published: 0,
+    delivered: 0,
+    dropped: 0,
+    failed: 0,
+    retried: 0,
+    deadLettered: 0,
+    received: 0,
+    rejected: 0,
+  }
+  const router = new Router<Subscriber>()
+  const dispatcher = new Dispatcher()
+  const closeController = new AbortController()
+  const retained = new Map<string, BusEvent>()
+  const replyers = new Set<Subscriber>()
+  const pendingRequests = new Map<string, PendingRequest>()
+  let inbox: Subscriber | undefined
+  let requestSeq = 0
+  let seq = 0
+  let closed = false
+  let closing: Promise<void> | undefined
+
+  // Date.now() costs as much as the rest of a publish; a burst in one task shares a reading.
+  let clockTime = 0
+  let clockReadsLeft = 0
+  const resetClock = (): void => {
+    clockReadsLeft = 0
+  }
+  const timestamp = (): number => {
+    if (clockReadsLeft <= 0) {
+      clockTime = Date.now()
+      clockReadsLeft = CLOCK_READS_SHARED
+      queueMicrotask(resetClock)
+    }
+    clockReadsLeft--
+    return clockTime
+  }
+
+  const host: SubscriberHost = {
+    counters,
+    dispatcher,
+    closeSignal: closeController.signal,
+    report,
+    detach(subscriber) {
+      router.remove(subscriber)
+      replyers.delete(subscriber)
+    },
+    publishInternal(topic, data, headers) {
+      emit(topic, data, headers, false, false)
+    },
+  }
+
+  function ensureOpen(): void {
+    if (closed) throw new CrossbusError('CLOSED', 'the bus is closed')
+  }
+
+  function checkCloneable(topic: string, data: unknown): void {
+    try {
+      structuredClone(data)
+    } catch (error) {
+      throw new CrossbusError('NOT_CLONEABLE', `the data published on ${JSON.stringify(topic)} cannot be structured-cloned`, {
+        cause: error,
+      })
+    }
+  }
+
+  /** The one publish path: validated topic, bounded queues, never a handler call. */
+  function emit(topic: string, data: unknown, headers: Readonly<Record<string, string>>, retain: boolean, check: boolean): Receipt {
+    const { targets } = router.route(topic)
+    if (check && validate) checkCloneable(topic, data)
+    const eventSeq = ++seq
+    counters.published++
+    let event: BusEvent | undefined
+    let queued = 0
+    let dropped = 0
+    for (let index = 0; index < targets.length; index++) {
+      const target = targets[index] as Subscriber
+      const queue = target.queue
+      if (queue.full) {
+        dropped++
+        if (target.overflow === 'drop-newest') {
+          target.recordDrop({ id: `${id}:${eventSeq}`, topic })
+          continue
+        }
+        const evicted = queue.shift() as BusEvent
+        target.recordDrop(evicted)
+      }
+      event ??= Object.freeze({ id: `${id}:${eventSeq}`, topic, data, source: id, seq: eventSeq, time: timestamp(), headers, redelivered: false })
+      queue.push(event)
+      queued++
+      if (!target.scheduled) dispatcher.schedule(target)
+      if (target.single) target.unsubscribe()
+    }
+    if (retain) {
+      retained.set(
+        topic,
+        event ?? Object.freeze({ id: `${id}:${eventSeq}`, topic, data, source: id, seq: eventSeq, time: timestamp(), headers, redelivered: false }),
+      )
+    }
+    return new PublishReceipt(id, eventSeq, queued, dropped)
+  }
+
+  function publish(topic: string, data: unknown, publishOptions?: PublishOptions): Receipt {
+    ensureOpen()
+    if (typeof topic === 'string' && isReserved(topic)) {
+      throw new CrossbusError('INVALID_TOPIC', `invalid topic ${JSON.stringify(topic)}: a first token starting with $ is reserved for the bus`)
+    }
+    if (publishOptions === undefined) return emit(topic, data, NO_HEADERS, false, true)
+    if (publishOptions.durable === true) {
+      router.route(topic)
+      throw new CrossbusError('NO_STORE', 'durable publish needs a store: pass createBus({ store })')
+    }
+    const headers = publishOptions.headers === undefined ? NO_HEADERS : Object.freeze({ ...publishOptions.headers })
+    return emit(topic, data, headers, publishOptions.retain === true, true)
+  }
+
+  /** Shared set-up of every kind of subscription: validation, signal, routing, retained events. */
+  function attach<S extends Subscriber>(
+    pattern: string,
+    subscribeOptions: SubscribeOptions | undefined,
+    create: (settings: SubscriberOptions) => S,
+    extra: { internal?: boolean; single?: boolean } = {},
+  ): S {
+    const tokens = parsePattern(pattern)
+    ensureOpen()
+    const signal = subscribeOptions?.signal
+    if (subscribeOptions?.durable !== undefined) {
+      throw new CrossbusError('NO_STORE', `durable subscription ${JSON.stringify(subscribeOptions.durable)} needs a store: pass createBus({ store })`)
+    }
+    const subscriber = create({
+      pattern,
+      tokens,
+      capacity: checkCapacity('capacity', subscribeOptions?.capacity, defaultCapacity),
+      overflow: checkOverflow(subscribeOptions?.overflow, defaultOverflow),
+      local: subscribeOptions?.local === true,
+      copy: subscribeOptions?.copy === true,
+      durable: undefined,
+      internal: extra.internal === true,
+      single: extra.single === true,
+    })
+    if (signal?.aborted) {
+      subscriber.active = false
+      return subscriber
+    }
+    router.add(subscriber)
+    if (signal !== undefined) {
+      const onAbort = (): void => subscriber.unsubscribe(abortReason(signal))
+      signal.addEventListener('abort', onAbort, { once: true })
+      subscriber.onEnd(() => signal.removeEventListener('abort', onAbort))
+    }
+    if (subscribeOptions?.last === true) {
+      for (const [topic, event] of retained) {
+        if (matchTokens(tokens, router.tokens(topic))) subscriber.offer(event)
+      }
+    }
+    return subscriber
+  }
+
+  function toSubscription(subscriber: Subscriber): Subscription {
+    const unsubscribe = (): void => subscriber.unsubscribe()
+    return {
+      pattern: subscriber.pattern,
+      unsubscribe,
+      stats: () => subscriber.stats(),
+      [disposeSymbol]: unsubscribe,
+    }
+  }
+
+  function subscribe(pattern: string, handler: Handler, subscribeOptions?: SubscribeOptions): Subscription {
+    checkFunction('handler', handler)
+    return toSubscription(attach(pattern, subscribeOptions, (settings) => new HandlerSubscriber(host, settings, handler)))
+  }
+
+  function process(pattern: string, handler: ProcessHandler, processOptions: ProcessOptions = {}): Subscription {
+    checkFunction('handler', handler)
+    const concurrency = checkCapacity('concurrency', processOptions.concurrency, 1)
+    const timeout = checkTimeout('timeout', processOptions.timeout)
+    const retry = resolveRetry(processOptions.retry)
+    const { deadLetter } = processOptions
+    if (typeof deadLetter === 'string') router.tokens(deadLetter)
+    else if (deadLetter !== undefined) checkFunction('deadLetter', deadLetter)
+    const subscriber = attach(
+      pattern,
+      processOptions,
+      (settings) => new ProcessorSubscriber(host, settings, handler, { concurrency, timeout, retry, deadLetter }),
+    )
+    return toSubscription(subscriber)
+  }
+
+  function stream(pattern: string, subscribeOptions?: SubscribeOptions): AsyncIterableIterator<BusEvent> {
+    const subscriber = attach(pattern, subscribeOptions, (settings) => new StreamSubscriber(host, settings))
+    const iterator: AsyncIterableIterator<BusEvent> = {
+      next: () => subscriber.next(),
+      return: (value?: unknown) => {
+        subscriber.unsubscribe()
+        return Promise.resolve({ done: true, value: value as undefined })
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    }
+    return iterator
+  }
+
+  function once(pattern: string, onceOptions: OnceOptions = {}): Promise<BusEvent> {
+    parsePattern(pattern)
+    const timeout = checkTimeout('timeout', onceOptions.timeout)
+    const { signal } = onceOptions
+    if (closed) return Promise.reject(new CrossbusError('CLOSED', 'the bus is closed'))
+    if (signal?.aborted) return Promise.reject(abortReason(signal))
+    return new Promise((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const cleanup = (): void => {
+        if (timer !== undefined) clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+        closeController.signal.removeEventListener('abort', onClose)
+        subscriber.unsubscribe()
+      }
+      const onAbort = (): void => {
+        cleanup()
+        reject(abortReason(signal as AbortSignal))
+      }
+      const onClose = (): void => {
+        cleanup()
+        reject(new CrossbusError('CLOSED', `the bus closed before an event matched ${JSON.stringify(pattern)}`))
+      }
+      const subscriber = attach(
+        pattern,
+        { capacity: 1 },
+        (settings) =>
+          new HandlerSubscriber(host, settings, (event) => {
+            cleanup()
+            resolve(event)
+          }),
+        { single: true, internal: true },
+      )
+      signal?.addEventListener('abort', onAbort, { once: true })
+      closeController.signal.addEventListener('abort', onClose, { once: true })
+      if (timeout !== undefined) {
+        timer = setTimeout(() => {
+          cleanup()
+          reject(new CrossbusError('TIMEOUT', `no event matched ${JSON.stringify(pattern)} within ${timeout} ms`))
+        }, timeout)
+      }
+    })
+  }
+
+  function reply(pattern: string, handler: (event: BusEvent) => unknown, subscribeOptions?: SubscribeOptions): Subscription {
+    checkFunction('handler', handler)
+    const answer: Handler = (event) => {
+      const replyTo = event.headers[REPLY_TO_HEADER]
+      if (replyTo === undefined) return handler(event)
+      return Promise.resolve()
+        .then(() => handler(event))
+        .then(
+          (value) => emit(replyTo, value, NO_HEADERS, false, false),
+          (error: unknown) => {
+            emit(replyTo, error, Object.freeze({ [REPLY_ERROR_HEADER]: error instanceof Error ? error.message : String(error) }), false, false)
+            throw error
+          },
+        )
+    }
+    const subscriber = attach(pattern, subscribeOptions, (settings) => new HandlerSubscriber(host, settings, answer))
+    if (subscriber.active) replyers.add(subscriber)
+    return toSubscription(subscriber)
+  }
+
+  function hasResponder(topicTokens: readonly string[]): boolean {
+    for (const replyer of replyers) if (matchTokens(replyer.tokens, topicTokens)) return true
+    return false
+  }
+
+  function openInbox(): void {
+    if (inbox !== undefined) return
+    inbox = attach(
+      `$reply.${id}.>`,
+      { capacity: defaultCapacity },
+      (settings) =>
+        new HandlerSubscriber(host, settings, (event) => {
+          const pending = pendingRequests.get(event.topic)
+          if (pending === undefined) return
+          const failure = event.headers[REPLY_ERROR_HEADER]
+          if (failure === undefined) pending.resolve(event.data)
+          else pending.reject(event.data instanceof Error ? event.data : new Error(failure))
+        }),
+      { internal: true },
+    )
+  }
+
+  function request(topic: string, data: unknown, requestOptions: RequestOptions = {}): Promise<unknown> {
+    if (typeof topic === 'string' && isReserved(topic)) {
+      throw new CrossbusError('INVALID_TOPIC', `invalid topic ${JSON.stringify(topic)}: a first token starting with $ is reserved for the bus`)
+    }
+    const tokens = router.tokens(topic)
+    const timeout = checkTimeout('timeout', requestOptions.timeout) ?? DEFAULT_REQUEST_TIMEOUT
+    const { signal } = requestOptions
+    if (closed) return Promise.reject(new CrossbusError('CLOSED', 'the bus is closed'))
+    if (signal?.aborted) return Promise.reject(abortReason(signal))
+    if (!hasResponder(tokens)) {
+      return Promise.reject(new CrossbusError('NO_RESPONDERS', `no reply handler matches ${JSON.stringify(topic)}`))
+    }
+    openInbox()
+    const replyTo = `$reply.${id}.${++requestSeq}`
+    return new Promise((resolve, reject) => {
+      const cleanup = (): void => {
+        pendingRequests.delete(replyTo)
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', onAbort)
+      }
+      const onAbort = (): void => {
+        cleanup()
+        reject(abortReason(signal as AbortSignal))
+      }
+      const timer = setTimeout(() => {
+        cleanup()
+        reject(new CrossbusError('TIMEOUT', `no reply to ${JSON.stringify(topic)} within ${timeout} ms`))
+      }, timeout)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      pendingRequests.set(replyTo, {
+        resolve(value) {
+          cleanup()
+          resolve(value)
+        },
+        reject(error) {
+          cleanup()
+          reject(error)
+        },
+      })
+      try {
+        emit(topic, data, Object.freeze({ [REPLY_TO_HEADER]: replyTo }), false, true)
+      } catch (error) {
+        cleanup()
+        reject(error)
+      }
+    })
+  }
+
+  function stats(): BusStats {
+    const subscriptions = []
+    for (const subscriber of router.all()) if (!subscriber.internal) subscriptions.push(subscriber.stats())
+    return { ...counters, subscriptions, transports: [], peers: 0 }
+  }
+
+  function peers(): PeerInfo[] {
+    return []
+  }
+
+  function flush(): Promise<void> {
+    return RESOLVED
+  }
+
+  function close(): Promise<void> {
+    if (closing !== undefined) return closing
+    closed = true
+    closing = (async () => {
+      const reason = new CrossbusError('CLOSED', 'the bus is closed')
+      // Processors and their backoff waits stop now; handlers keep draining what is queued.
+      for (const subscriber of router.all()) {
+        if (subscriber instanceof ProcessorSubscriber) {
+          for (const event of subscriber.queue.drain()) subscriber.recordDrop(event)
+          subscriber.unsubscribe(reason)
+        }
+      }
+      closeController.abort(reason)
+      for (const pending of [...pendingRequests.values()]) pending.reject(reason)
+      for (const subscriber of router.all()) if (subscriber instanceof StreamSubscriber) subscriber.end()
+      await dispatcher.whenIdle()
+      for (const subscriber of router.all()) if (!(subscriber instanceof StreamSubscriber)) subscriber.unsubscribe(reason)
+    })()
+    return closing
+  }
+
+  const bus = {
+    id,
+    publish,
+    subscribe,
+    process,
+    stream,
+    once,
+    request,
+    reply,
+    peers,
+    stats,
+    flush,
+    close,
+    [asyncDisposeSymbol]: close,
+  }
+  return bus as unknown as Bus<E>
+}

@@ -1,0 +1,33 @@
+import type { Diagnostic } from './types.js'
+
+/** Places remembered by the default reporter before it starts over. */
+const MAX_REMEMBERED = 1024
+
+/**
+ * The bus's diagnostic sink. With `onDiagnostic` every report goes there (a
+ * throwing callback never reaches the publisher); without it, console.warn
+ * prints the first report of each kind and place and stays quiet after that,
+ * while stats() keeps counting.
+ */
+export function createReporter(onDiagnostic?: (diagnostic: Diagnostic) => void): (diagnostic: Diagnostic) => void {
+  if (onDiagnostic !== undefined) {
+    return (diagnostic) => {
+      try {
+        onDiagnostic(diagnostic)
+      } catch (error) {
+        console.error('crossbus: onDiagnostic threw', error)
+      }
+    }
+  }
+  const seen = new Set<string>()
+  return (diagnostic) => {
+    if (diagnostic.type === 'peer-join' || diagnostic.type === 'peer-leave') return
+    const place = diagnostic.subscription ?? diagnostic.transport ?? diagnostic.topic ?? ''
+    const key = `${diagnostic.type}\u0000${place}`
+    if (seen.has(key)) return
+    if (seen.size >= MAX_REMEMBERED) seen.clear()
+    seen.add(key)
+    if (diagnostic.error === undefined) console.warn(diagnostic.message)
+    else console.warn(diagnostic.message, diagnostic.error)
+  }
+}

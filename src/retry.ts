@@ -1,0 +1,80 @@
+import { CrossbusError } from './errors.js'
+
+/** Retry policy of a processor. */
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 3. */
+  attempts?: number
+  /** Wait before the second attempt, in ms. Default 100. */
+  initialDelay?: number
+  /** Upper bound of any wait, in ms. Default 30 000. */
+  maxDelay?: number
+  /** Growth of the wait from one retry to the next. Default 2. */
+  factor?: number
+  /** Spread waits uniformly over [delay / 2, delay] so retries do not stampede. Default true. */
+  jitter?: boolean
+}
+
+export type ResolvedRetry = Required<RetryOptions>
+
+export const DEFAULT_RETRY: ResolvedRetry = Object.freeze({
+  attempts: 3,
+  initialDelay: 100,
+  maxDelay: 30_000,
+  factor: 2,
+  jitter: true,
+})
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
+    throw new TypeError(`crossbus: retry.${name} must be a finite number >= 0, got ${String(value)}`)
+  }
+  return value
+}
+
+export function resolveRetry(options: RetryOptions | undefined): ResolvedRetry {
+  const attempts = nonNegative('attempts', options?.attempts, DEFAULT_RETRY.attempts)
+  if (!Number.isInteger(attempts) || attempts < 1) {
+    throw new TypeError(`crossbus: retry.attempts must be an integer >= 1, got ${attempts}`)
+  }
+  return {
+    attempts,
+    initialDelay: nonNegative('initialDelay', options?.initialDelay, DEFAULT_RETRY.initialDelay),
+    maxDelay: nonNegative('maxDelay', options?.maxDelay, DEFAULT_RETRY.maxDelay),
+    factor: nonNegative('factor', options?.factor, DEFAULT_RETRY.factor),
+    jitter: options?.jitter ?? DEFAULT_RETRY.jitter,
+  }
+}
+
+/**
+ * The wait before attempt `failed + 1`, after `failed` failed attempts:
+ * `initialDelay * factor^(failed - 1)`, capped at `maxDelay`, with jitter in
+ * [delay / 2, delay].
+ */
+export function backoffDelay(policy: ResolvedRetry, failed: number, random: () => number = Math.random): number {
+  const delay = Math.min(policy.maxDelay, policy.initialDelay * policy.factor ** Math.max(0, failed - 1))
+  return policy.jitter ? delay / 2 + (delay / 2) * random() : delay
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortReason(signal))
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(abortReason(signal as AbortSignal))
+    }
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** The reason a signal aborted, as a CrossbusError ABORTED unless it already is one. */
+export function abortReason(signal: AbortSignal): unknown {
+  const reason: unknown = signal.reason
+  if (reason instanceof CrossbusError) return reason
+  return new CrossbusError('ABORTED', 'the operation was aborted', { cause: reason })
+}

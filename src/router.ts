@@ -1,0 +1,104 @@
+import { isExact, matchTokens, parseTopic } from './topic.js'
+
+/** Anything routable by pattern. */
+export interface Routable {
+  readonly pattern: string
+  readonly tokens: readonly string[]
+}
+
+/** A validated topic and the subscriptions matching it now. */
+export interface Route<S> {
+  readonly tokens: readonly string[]
+  readonly targets: readonly S[]
+}
+
+/** Routes kept before the cache starts over: enough for any app's working set of topics. */
+const MAX_CACHED_ROUTES = 4096
+
+const EMPTY: readonly never[] = Object.freeze([])
+
+/**
+ * Finds the subscriptions matching a topic in O(matching) for topics seen
+ * before: exact patterns sit in a map, wildcard patterns in a list, and each
+ * topic's answer is cached until the set of subscriptions changes. A cached
+ * route's array is never mutated, so a publish can iterate it while handlers
+ * subscribe and unsubscribe (mitt's snapshot-before-dispatch).
+ */
+export class Router<S extends Routable> {
+  #exact = new Map<string, S[]>()
+  #wildcard: S[] = []
+  #cache = new Map<string, Route<S>>()
+  #topics = new Map<string, readonly string[]>()
+  #size = 0
+
+  get size(): number {
+    return this.#size
+  }
+
+  add(target: S): void {
+    if (isExact(target.tokens)) {
+      const list = this.#exact.get(target.pattern)
+      if (list === undefined) this.#exact.set(target.pattern, [target])
+      else list.push(target)
+    } else {
+      this.#wildcard.push(target)
+    }
+    this.#size++
+    this.#invalidate()
+  }
+
+  remove(target: S): void {
+    if (isExact(target.tokens)) {
+      const list = this.#exact.get(target.pattern)
+      const index = list === undefined ? -1 : list.indexOf(target)
+      if (list === undefined || index < 0) return
+      list.splice(index, 1)
+      if (list.length === 0) this.#exact.delete(target.pattern)
+    } else {
+      const index = this.#wildcard.indexOf(target)
+      if (index < 0) return
+      this.#wildcard.splice(index, 1)
+    }
+    this.#size--
+    this.#invalidate()
+  }
+
+  /** Validates `topic` (INVALID_TOPIC) and returns its route. */
+  route(topic: string): Route<S> {
+    const cached = this.#cache.get(topic)
+    if (cached !== undefined) return cached
+    const tokens = this.tokens(topic)
+    const exact = this.#exact.get(topic)
+    let targets: readonly S[] = exact === undefined ? EMPTY : exact.slice()
+    for (const target of this.#wildcard) {
+      if (matchTokens(target.tokens, tokens)) targets = [...targets, target]
+    }
+    const route: Route<S> = { tokens, targets }
+    if (this.#cache.size >= MAX_CACHED_ROUTES) this.#cache.clear()
+    this.#cache.set(topic, route)
+    return route
+  }
+
+  /** Validates `topic` (INVALID_TOPIC) and returns its tokens; kept across subscription changes. */
+  tokens(topic: string): readonly string[] {
+    let tokens = this.#topics.get(topic)
+    if (tokens === undefined) {
+      tokens = parseTopic(topic)
+      if (this.#topics.size >= MAX_CACHED_ROUTES) this.#topics.clear()
+      this.#topics.set(topic, tokens)
+    }
+    return tokens
+  }
+
+  /** Every routed target, in no particular order. */
+  all(): S[] {
+    const targets: S[] = []
+    for (const list of this.#exact.values()) targets.push(...list)
+    targets.push(...this.#wildcard)
+    return targets
+  }
+
+  #invalidate(): void {
+    if (this.#cache.size > 0) this.#cache = new Map()
+  }
+}

@@ -1,0 +1,283 @@
+import type { ErrorCode } from './errors.js'
+import type { Overflow } from './queue.js'
+import type { RetryOptions } from './retry.js'
+
+export type { ErrorCode, Overflow, RetryOptions }
+
+/** Topic → payload map of a typed bus. The untyped bus uses `Record<string, unknown>`. */
+export type EventMap = Record<string, unknown>
+
+/** A read-only view of a payload: local subscribers share one object by reference. */
+export type DeepReadonly<T> = T extends (...args: never[]) => unknown
+  ? T
+  : T extends ReadonlyMap<infer K, infer V>
+    ? ReadonlyMap<DeepReadonly<K>, DeepReadonly<V>>
+    : T extends ReadonlySet<infer V>
+      ? ReadonlySet<DeepReadonly<V>>
+      : T extends object
+        ? { readonly [P in keyof T]: DeepReadonly<T[P]> }
+        : T
+
+/**
+ * One published event. The envelope is frozen; `data` is shared by reference
+ * between the subscribers of one context (use `copy: true` for a private copy).
+ */
+export interface BusEvent<T = unknown, K extends string = string> {
+  /** Unique across contexts: `${source}:${seq}`. */
+  readonly id: string
+  readonly topic: K
+  readonly data: DeepReadonly<T>
+  /** Id of the publishing context (its bus id). */
+  readonly source: string
+  /** Per source, strictly increasing. */
+  readonly seq: number
+  /** `Date.now()` at publish. */
+  readonly time: number
+  readonly headers: Readonly<Record<string, string>>
+  /** True when replayed from a store or delivered again after a failure. */
+  readonly redelivered: boolean
+}
+
+type Untyped<E> = string extends keyof E ? true : false
+
+/** Topics of a map, or any string for the untyped bus. */
+export type TopicOf<E> = Untyped<E> extends true ? string : Extract<keyof E, string>
+
+/** Does NATS-style pattern P match topic K? Evaluated by the compiler. */
+export type PatternMatches<P extends string, K extends string> = P extends '>'
+  ? K extends `$${string}` ? false : true
+  : P extends `${infer Head}.${infer Rest}`
+    ? K extends `${infer TopicHead}.${infer TopicRest}`
+      ? Head extends '*'
+        ? TopicHead extends `$${string}` ? false : PatternMatches<Rest, TopicRest>
+        : Head extends TopicHead
+          ? PatternMatches<Rest, TopicRest>
+          : false
+      : false
+    : K extends `${string}.${string}`
+      ? false
+      : P extends '*'
+        ? K extends `$${string}` ? false : true
+        : P extends K
+          ? true
+          : false
+
+/** The topics of E that pattern P matches. */
+export type MatchingTopics<E, P extends string> = {
+  [K in Extract<keyof E, string>]: PatternMatches<P, K> extends true ? K : never
+}[Extract<keyof E, string>]
+
+/** The event type a subscriber of P receives: a union discriminated by `topic`. */
+export type EventFor<E, P extends string> = Untyped<E> extends true
+  ? BusEvent<unknown>
+  : { [K in MatchingTopics<E, P>]: BusEvent<E[K], K> }[MatchingTopics<E, P>]
+
+/** P itself when it matches some topic of E (always, on the untyped bus); otherwise never, a compile error. */
+export type PatternOf<E, P extends string> = Untyped<E> extends true
+  ? P
+  : [MatchingTopics<E, P>] extends [never]
+    ? never
+    : P
+
+export interface PublishOptions {
+  /** Append to the store and replay to durable consumers (needs a store). */
+  durable?: boolean
+  /** Keep as the topic's last event for `last: true` subscribers. */
+  retain?: boolean
+  headers?: Record<string, string>
+  /** Deliver in this context only: never handed to a transport. */
+  local?: boolean
+}
+
+/** What `publish` returns at once. */
+export interface Receipt {
+  readonly id: string
+  /** Queues the event entered. */
+  readonly queued: number
+  /** Events lost to overflow by this publish: the new one (drop-newest) or an evicted older one (drop-oldest). */
+  readonly dropped: number
+  /** Resolves when a durable event is committed; at once for others. */
+  readonly persisted: Promise<void>
+}
+
+export interface SubscribeOptions {
+  /** Queue bound of this subscription. Default: the bus's `capacity` (1024). */
+  capacity?: number
+  /** Default: the bus's `overflow` ('drop-newest'). */
+  overflow?: Overflow
+  /** Aborting it unsubscribes. */
+  signal?: AbortSignal
+  /** Consumer name: makes the subscription durable (needs a store). */
+  durable?: string
+  /** Only events published in this context. */
+  local?: boolean
+  /** Give this subscription its own structuredClone of `data`. */
+  copy?: boolean
+  /** First deliver the retained event of each matching topic. */
+  last?: boolean
+}
+
+export interface ProcessContext {
+  /** Aborts on the processor's signal, on close, and when the attempt times out. */
+  readonly signal: AbortSignal
+  /** 1 for the first attempt. */
+  readonly attempt: number
+}
+
+export interface ProcessOptions extends SubscribeOptions {
+  /** Events handled at once. Default 1. */
+  concurrency?: number
+  /** Milliseconds per attempt; the attempt then fails with TIMEOUT. Default: none. */
+  timeout?: number
+  retry?: RetryOptions
+  /** Where an event goes after its last failed attempt: a topic (same data, with x-crossbus-* headers) or a callback. */
+  deadLetter?: string | ((event: BusEvent, error: unknown) => void)
+}
+
+export interface SubscriptionStats {
+  readonly pattern: string
+  readonly durable?: string
+  readonly queued: number
+  readonly capacity: number
+  readonly delivered: number
+  readonly dropped: number
+  readonly failed: number
+}
+
+export interface Subscription {
+  readonly pattern: string
+  /** Idempotent. Events still queued are discarded. */
+  unsubscribe(): void
+  stats(): SubscriptionStats
+  [Symbol.dispose](): void
+}
+
+export interface TransportStats {
+  readonly name: string
+  readonly queued: number
+  readonly capacity: number
+  readonly sent: number
+  readonly received: number
+  readonly dropped: number
+  readonly rejected: number
+  readonly peers: number
+}
+
+export interface BusStats {
+  /** publish calls accepted here. */
+  readonly published: number
+  /** Handler calls that completed. */
+  readonly delivered: number
+  /** Events lost to overflow, summed over every subscription and link. */
+  readonly dropped: number
+  /** Handler calls (each attempt) that threw, rejected or timed out. */
+  readonly failed: number
+  /** Attempts after the first. */
+  readonly retried: number
+  /** Events sent to a dead letter. */
+  readonly deadLettered: number
+  /** Events that arrived from other contexts. */
+  readonly received: number
+  /** Frames refused as malformed or foreign. */
+  readonly rejected: number
+  readonly subscriptions: SubscriptionStats[]
+  readonly transports: TransportStats[]
+  readonly peers: number
+}
+
+export interface PeerInfo {
+  readonly id: string
+  readonly transport: string
+  readonly lastSeen: number
+}
+
+export type DiagnosticType =
+  | 'drop'
+  | 'handler-error'
+  | 'retry'
+  | 'dead-letter'
+  | 'bad-frame'
+  | 'not-cloneable'
+  | 'storage-error'
+  | 'transport-error'
+  | 'peer-join'
+  | 'peer-leave'
+
+/** Something worth knowing that is not an exception: drops, handler failures, peers. */
+export interface Diagnostic {
+  readonly type: DiagnosticType
+  readonly topic?: string
+  readonly eventId?: string
+  /** Pattern of the subscription concerned. */
+  readonly subscription?: string
+  readonly transport?: string
+  readonly error?: unknown
+  /** How many events this report stands for (drops are coalesced per subscription and task). */
+  readonly count?: number
+  /** A readable sentence, the one the default reporter prints. */
+  readonly message: string
+}
+
+export interface BusOptions {
+  /** Contexts with the same name share events. Default 'crossbus'. */
+  name?: string
+  /** Default queue capacity of a subscription. Default 1024. */
+  capacity?: number
+  /** Default overflow policy. Default 'drop-newest'. */
+  overflow?: Overflow
+  /** Check at publish that data can cross contexts (structuredClone). Default: on when a transport or store is attached. */
+  validate?: boolean
+  /** Default: console.warn, once per kind and place. */
+  onDiagnostic?: (diagnostic: Diagnostic) => void
+}
+
+export interface OnceOptions {
+  signal?: AbortSignal
+  /** Milliseconds before rejecting with TIMEOUT. Default: none. */
+  timeout?: number
+}
+
+export interface RequestOptions {
+  /** Milliseconds before rejecting with TIMEOUT. Default 5000. */
+  timeout?: number
+  signal?: AbortSignal
+}
+
+/**
+ * A topic bus. Every method works detached (`const { publish } = bus`).
+ */
+export interface Bus<E extends EventMap = EventMap> {
+  /** This context's id. */
+  readonly id: string
+  /** Never blocks, never awaits, never delivers inside the call. */
+  publish<K extends TopicOf<E>>(topic: K, data: E[K], options?: PublishOptions): Receipt
+  subscribe<P extends string>(
+    pattern: PatternOf<E, P>,
+    handler: (event: EventFor<E, P>) => void | Promise<void>,
+    options?: SubscribeOptions,
+  ): Subscription
+  process<P extends string>(
+    pattern: PatternOf<E, P>,
+    handler: (event: EventFor<E, P>, context: ProcessContext) => void | Promise<void>,
+    options?: ProcessOptions,
+  ): Subscription
+  /** An async iterator over matching events, bounded like any subscription; ends when its signal aborts or the bus closes. */
+  stream<P extends string>(pattern: PatternOf<E, P>, options?: SubscribeOptions): AsyncIterableIterator<EventFor<E, P>>
+  /** The next matching event. */
+  once<P extends string>(pattern: PatternOf<E, P>, options?: OnceOptions): Promise<EventFor<E, P>>
+  /** Publishes `data` to `topic` and resolves with the first reply's data. */
+  request<K extends TopicOf<E>>(topic: K, data: E[K], options?: RequestOptions): Promise<unknown>
+  /** Answers requests: the handler's return value is the reply. */
+  reply<P extends string>(
+    pattern: PatternOf<E, P>,
+    handler: (event: EventFor<E, P>) => unknown,
+    options?: SubscribeOptions,
+  ): Subscription
+  peers(): PeerInfo[]
+  stats(): BusStats
+  /** Resolves when everything published so far is handed to transports and persisted. */
+  flush(): Promise<void>
+  /** Idempotent: stops publish (CLOSED), delivers what is queued, aborts processors, detaches. */
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}

@@ -23,7 +23,7 @@ const clock: () => number =
     : () => Date.now()
 
 /** Current time for slice deadlines. */
-export const now = clock
+export const now: () => number = clock
 
 type Task = () => void
 

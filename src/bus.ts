@@ -217,7 +217,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       queue.push(event)
       queued++
       if (!target.scheduled) dispatcher.schedule(target)
-      if (target.single) target.unsubscribe()
+      if (target.single) router.remove(target)
     }
     if (retain) {
       retained.set(
@@ -305,8 +305,14 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     const timeout = checkTimeout('timeout', processOptions.timeout)
     const retry = resolveRetry(processOptions.retry)
     const { deadLetter } = processOptions
-    if (typeof deadLetter === 'string') router.tokens(deadLetter)
-    else if (deadLetter !== undefined) checkFunction('deadLetter', deadLetter)
+    if (typeof deadLetter === 'string') {
+      if (matchTokens(parsePattern(pattern), router.tokens(deadLetter))) {
+        throw new CrossbusError(
+          'INVALID_TOPIC',
+          `deadLetter ${JSON.stringify(deadLetter)} matches the processor's own pattern ${JSON.stringify(pattern)}: its dead letters would come back to it`,
+        )
+      }
+    } else if (deadLetter !== undefined) checkFunction('deadLetter', deadLetter)
     const subscriber = attach(
       pattern,
       processOptions,

@@ -79,6 +79,16 @@ export type PatternOf<E, P extends string> = Untyped<E> extends true
     ? never
     : P
 
+/**
+ * A callback taking an event. Declared as a method so its parameter is checked
+ * bivariantly: on the untyped bus, a handler may annotate the payload it expects
+ * (`(event: BusEvent<number>) => …`).
+ */
+export type EventCallback<Ev, R> = { handle(event: Ev): R }['handle']
+
+/** Same, for processors. */
+export type ProcessCallback<Ev> = { handle(event: Ev, context: ProcessContext): void | Promise<void> }['handle']
+
 export interface PublishOptions {
   /** Append to the store and replay to durable consumers (needs a store). */
   durable?: boolean
@@ -253,12 +263,12 @@ export interface Bus<E extends EventMap = EventMap> {
   publish<K extends TopicOf<E>>(topic: K, data: E[K], options?: PublishOptions): Receipt
   subscribe<P extends string>(
     pattern: PatternOf<E, P>,
-    handler: (event: EventFor<E, P>) => void | Promise<void>,
+    handler: EventCallback<EventFor<E, P>, void | Promise<void>>,
     options?: SubscribeOptions,
   ): Subscription
   process<P extends string>(
     pattern: PatternOf<E, P>,
-    handler: (event: EventFor<E, P>, context: ProcessContext) => void | Promise<void>,
+    handler: ProcessCallback<EventFor<E, P>>,
     options?: ProcessOptions,
   ): Subscription
   /** An async iterator over matching events, bounded like any subscription; ends when its signal aborts or the bus closes. */
@@ -270,7 +280,7 @@ export interface Bus<E extends EventMap = EventMap> {
   /** Answers requests: the handler's return value is the reply. */
   reply<P extends string>(
     pattern: PatternOf<E, P>,
-    handler: (event: EventFor<E, P>) => unknown,
+    handler: EventCallback<EventFor<E, P>, unknown>,
     options?: SubscribeOptions,
   ): Subscription
   peers(): PeerInfo[]

@@ -230,7 +230,7 @@ describe('bounded queues', () => {
     await microtasks()
     // Once per kind and place, however many drops follow.
     expect(warn).toHaveBeenCalledTimes(1)
-    expect(String(warn.mock.calls[0]?.[0])).toMatch(/subscription "burst\.\*" \(capacity 10, drop-newest\) dropped 15 event/)
+    expect(String(warn.mock.calls[0]?.[0])).toMatch(/"burst\.\*": queue full \(capacity 10, drop-newest\): dropped 15 event/)
     expect(bus.stats().dropped).toBe(30)
   })
 

@@ -1,6 +1,6 @@
 import { createReporter } from './diagnostics.js'
 import { Dispatcher } from './dispatcher.js'
-import { CrossbusError } from './errors.js'
+import { CrossbusError, quote } from './errors.js'
 import type { Overflow } from './queue.js'
 import { resolveRetry, abortReason } from './retry.js'
 import { Router } from './router.js'
@@ -186,7 +186,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     try {
       structuredClone(data)
     } catch (error) {
-      throw new CrossbusError('NOT_CLONEABLE', `the data published on ${JSON.stringify(topic)} cannot be structured-cloned`, {
+      throw new CrossbusError('NOT_CLONEABLE', `the data published on ${quote(topic)} cannot be structured-cloned`, {
         cause: error,
       })
     }
@@ -228,11 +228,16 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     return new PublishReceipt(id, eventSeq, queued, dropped)
   }
 
+  /** Reserved topics are the bus's own. */
+  function checkPublishable(topic: string): void {
+    if (typeof topic === 'string' && isReserved(topic)) {
+      throw new CrossbusError('INVALID_TOPIC', `invalid topic ${quote(topic)}: a first token starting with $ is reserved for the bus`)
+    }
+  }
+
   function publish(topic: string, data: unknown, publishOptions?: PublishOptions): Receipt {
     ensureOpen()
-    if (typeof topic === 'string' && isReserved(topic)) {
-      throw new CrossbusError('INVALID_TOPIC', `invalid topic ${JSON.stringify(topic)}: a first token starting with $ is reserved for the bus`)
-    }
+    checkPublishable(topic)
     if (publishOptions === undefined) return emit(topic, data, NO_HEADERS, false, true)
     if (publishOptions.durable === true) {
       router.route(topic)
@@ -253,7 +258,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     ensureOpen()
     const signal = subscribeOptions?.signal
     if (subscribeOptions?.durable !== undefined) {
-      throw new CrossbusError('NO_STORE', `durable subscription ${JSON.stringify(subscribeOptions.durable)} needs a store: pass createBus({ store })`)
+      throw new CrossbusError('NO_STORE', `durable subscription ${quote(subscribeOptions.durable)} needs a store: pass createBus({ store })`)
     }
     const subscriber = create({
       pattern,
@@ -309,7 +314,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       if (matchTokens(parsePattern(pattern), router.tokens(deadLetter))) {
         throw new CrossbusError(
           'INVALID_TOPIC',
-          `deadLetter ${JSON.stringify(deadLetter)} matches the processor's own pattern ${JSON.stringify(pattern)}: its dead letters would come back to it`,
+          `deadLetter ${quote(deadLetter)} matches the processor's own pattern ${quote(pattern)}: its dead letters would come back to it`,
         )
       }
     } else if (deadLetter !== undefined) checkFunction('deadLetter', deadLetter)
@@ -334,46 +339,58 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     return iterator
   }
 
+  /**
+   * A promise that `start` settles, or that rejects with TIMEOUT, with the
+   * signal's reason, or with CLOSED; `start` returns its clean-up, run once.
+   */
+  function settleable<T>(
+    signal: AbortSignal | undefined,
+    timeout: number | undefined,
+    timeoutMessage: string,
+    start: (resolve: (value: T) => void, reject: (error: unknown) => void) => () => void,
+  ): Promise<T> {
+    if (closed) return Promise.reject(new CrossbusError('CLOSED', 'the bus is closed'))
+    if (signal?.aborted) return Promise.reject(abortReason(signal))
+    return new Promise<T>((resolve, reject) => {
+      let settled = false
+      let cleanup = (): void => {}
+      const closeSignal = closeController.signal
+      const finish =
+        <V,>(settle: (value: V) => void) =>
+        (value: V): void => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          signal?.removeEventListener('abort', onAbort)
+          closeSignal.removeEventListener('abort', onClose)
+          cleanup()
+          settle(value)
+        }
+      const done = finish(resolve)
+      const fail = finish(reject)
+      const onAbort = (): void => fail(abortReason(signal as AbortSignal))
+      const onClose = (): void => fail(new CrossbusError('CLOSED', 'the bus closed'))
+      const timer = timeout === undefined ? undefined : setTimeout(() => fail(new CrossbusError('TIMEOUT', timeoutMessage)), timeout)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      closeSignal.addEventListener('abort', onClose, { once: true })
+      try {
+        cleanup = start(done, fail)
+      } catch (error) {
+        fail(error)
+      }
+      if (settled) cleanup()
+    })
+  }
+
   function once(pattern: string, onceOptions: OnceOptions = {}): Promise<BusEvent> {
     parsePattern(pattern)
     const timeout = checkTimeout('timeout', onceOptions.timeout)
-    const { signal } = onceOptions
-    if (closed) return Promise.reject(new CrossbusError('CLOSED', 'the bus is closed'))
-    if (signal?.aborted) return Promise.reject(abortReason(signal))
-    return new Promise((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const cleanup = (): void => {
-        if (timer !== undefined) clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        closeController.signal.removeEventListener('abort', onClose)
-        subscriber.unsubscribe()
-      }
-      const onAbort = (): void => {
-        cleanup()
-        reject(abortReason(signal as AbortSignal))
-      }
-      const onClose = (): void => {
-        cleanup()
-        reject(new CrossbusError('CLOSED', `the bus closed before an event matched ${JSON.stringify(pattern)}`))
-      }
-      const subscriber = attach(
-        pattern,
-        { capacity: 1 },
-        (settings) =>
-          new HandlerSubscriber(host, settings, (event) => {
-            cleanup()
-            resolve(event)
-          }),
-        { single: true, internal: true },
-      )
-      signal?.addEventListener('abort', onAbort, { once: true })
-      closeController.signal.addEventListener('abort', onClose, { once: true })
-      if (timeout !== undefined) {
-        timer = setTimeout(() => {
-          cleanup()
-          reject(new CrossbusError('TIMEOUT', `no event matched ${JSON.stringify(pattern)} within ${timeout} ms`))
-        }, timeout)
-      }
+    return settleable<BusEvent>(onceOptions.signal, timeout, `no event matched ${quote(pattern)} within ${timeout} ms`, (resolve) => {
+      const subscriber = attach(pattern, { capacity: 1 }, (settings) => new HandlerSubscriber(host, settings, resolve), {
+        single: true,
+        internal: true,
+      })
+      return () => subscriber.unsubscribe()
     })
   }
 
@@ -420,50 +437,18 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   }
 
   function request(topic: string, data: unknown, requestOptions: RequestOptions = {}): Promise<unknown> {
-    if (typeof topic === 'string' && isReserved(topic)) {
-      throw new CrossbusError('INVALID_TOPIC', `invalid topic ${JSON.stringify(topic)}: a first token starting with $ is reserved for the bus`)
-    }
+    checkPublishable(topic)
     const tokens = router.tokens(topic)
     const timeout = checkTimeout('timeout', requestOptions.timeout) ?? DEFAULT_REQUEST_TIMEOUT
-    const { signal } = requestOptions
-    if (closed) return Promise.reject(new CrossbusError('CLOSED', 'the bus is closed'))
-    if (signal?.aborted) return Promise.reject(abortReason(signal))
-    if (!hasResponder(tokens)) {
-      return Promise.reject(new CrossbusError('NO_RESPONDERS', `no reply handler matches ${JSON.stringify(topic)}`))
+    if (!closed && !hasResponder(tokens)) {
+      return Promise.reject(new CrossbusError('NO_RESPONDERS', `no reply handler matches ${quote(topic)}`))
     }
-    openInbox()
-    const replyTo = `$reply.${id}.${++requestSeq}`
-    return new Promise((resolve, reject) => {
-      const cleanup = (): void => {
-        pendingRequests.delete(replyTo)
-        clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      const onAbort = (): void => {
-        cleanup()
-        reject(abortReason(signal as AbortSignal))
-      }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new CrossbusError('TIMEOUT', `no reply to ${JSON.stringify(topic)} within ${timeout} ms`))
-      }, timeout)
-      signal?.addEventListener('abort', onAbort, { once: true })
-      pendingRequests.set(replyTo, {
-        resolve(value) {
-          cleanup()
-          resolve(value)
-        },
-        reject(error) {
-          cleanup()
-          reject(error)
-        },
-      })
-      try {
-        emit(topic, data, Object.freeze({ [REPLY_TO_HEADER]: replyTo }), false, true)
-      } catch (error) {
-        cleanup()
-        reject(error)
-      }
+    return settleable(requestOptions.signal, timeout, `no reply to ${quote(topic)} within ${timeout} ms`, (resolve, reject) => {
+      openInbox()
+      const replyTo = `$reply.${id}.${++requestSeq}`
+      pendingRequests.set(replyTo, { resolve, reject })
+      emit(topic, data, Object.freeze({ [REPLY_TO_HEADER]: replyTo }), false, true)
+      return () => pendingRequests.delete(replyTo)
     })
   }
 
@@ -494,7 +479,6 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
         }
       }
       closeController.abort(reason)
-      for (const pending of [...pendingRequests.values()]) pending.reject(reason)
       for (const subscriber of router.all()) if (subscriber instanceof StreamSubscriber) subscriber.end()
       await dispatcher.whenIdle()
       for (const subscriber of router.all()) if (!(subscriber instanceof StreamSubscriber)) subscriber.unsubscribe(reason)

@@ -35,3 +35,6 @@ export class CrossbusError extends Error {
 export function isCrossbusError(error: unknown, code?: ErrorCode): error is CrossbusError {
   return error instanceof CrossbusError && (code === undefined || error.code === code)
 }
+
+/** A value quoted for an error message. */
+export const quote = (value: unknown): string => JSON.stringify(value)

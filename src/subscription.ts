@@ -1,8 +1,8 @@
-import { CrossbusError } from './errors.js'
+import { CrossbusError, quote } from './errors.js'
 import { BUSY, IDLE, YIELD, type Dispatcher, type Drainable, type DrainState, now } from './dispatcher.js'
 import { BoundedQueue, type Overflow } from './queue.js'
 import { abortReason, backoffDelay, sleep, type ResolvedRetry } from './retry.js'
-import type { BusEvent, Diagnostic, ProcessContext, SubscriptionStats } from './types.js'
+import type { BusEvent, Diagnostic, DiagnosticType, ProcessContext, SubscriptionStats } from './types.js'
 
 /** Bus counters that subscriptions add to. */
 export interface Counters {
@@ -120,17 +120,14 @@ export abstract class Subscriber implements Drainable {
       queueMicrotask(() => {
         const count = this.unreportedDrops
         this.unreportedDrops = 0
-        this.host.report({
-          type: 'drop',
-          subscription: this.pattern,
-          topic: event.topic,
-          eventId: event.id,
+        this.notify(
+          'drop',
+          event,
+          `queue full (capacity ${this.queue.capacity}, ${this.overflow}): dropped ${count} event(s), first on ${quote(event.topic)}. ` +
+            'A burst published in one task must fit in capacity. Drops are counted in stats().',
+          undefined,
           count,
-          message:
-            `crossbus: subscription ${JSON.stringify(this.pattern)} (capacity ${this.queue.capacity}, ${this.overflow}) ` +
-            `dropped ${count} event(s), first on ${JSON.stringify(event.topic)}. A burst published in one task must fit ` +
-            `in the queue: raise its capacity or consume faster. Every drop is counted in bus.stats().`,
-        })
+        )
       })
     }
   }
@@ -164,17 +161,23 @@ export abstract class Subscriber implements Drainable {
     return this.durable === undefined ? stats : { ...stats, durable: this.durable }
   }
 
-  protected recordFailure(event: BusEvent, error: unknown): void {
-    this.failed++
-    this.host.counters.failed++
+  /** Reports something about one event of this subscription. */
+  protected notify(type: DiagnosticType, event: { id: string; topic: string }, message: string, error?: unknown, count = 1): void {
     this.host.report({
-      type: 'handler-error',
+      type,
       subscription: this.pattern,
       topic: event.topic,
       eventId: event.id,
-      error,
-      message: `crossbus: handler of ${JSON.stringify(this.pattern)} failed on ${JSON.stringify(event.topic)}: ${errorMessage(error)}`,
+      count,
+      message: `crossbus: ${quote(this.pattern)}: ${message}`,
+      ...(error === undefined ? {} : { error }),
     })
+  }
+
+  protected recordFailure(event: BusEvent, error: unknown): void {
+    this.failed++
+    this.host.counters.failed++
+    this.notify('handler-error', event, `handler failed on ${quote(event.topic)}: ${errorMessage(error)}`, error)
   }
 
   protected recordDelivery(): void {
@@ -320,14 +323,7 @@ export class ProcessorSubscriber extends Subscriber {
         return
       }
       const delay = backoffDelay(retry, attempt)
-      this.host.report({
-        type: 'retry',
-        subscription: this.pattern,
-        topic: event.topic,
-        eventId: event.id,
-        error,
-        message: `crossbus: processor ${JSON.stringify(this.pattern)} retries ${event.id} (attempt ${attempt + 1} of ${retry.attempts}) in ${Math.round(delay)} ms`,
-      })
+      this.notify('retry', event, `attempt ${attempt + 1}/${retry.attempts} of ${event.id} in ${Math.round(delay)} ms`, error)
       try {
         await sleep(delay, stop)
       } catch {
@@ -348,7 +344,7 @@ export class ProcessorSubscriber extends Subscriber {
       timeout === undefined
         ? undefined
         : setTimeout(() => {
-            controller.abort(new CrossbusError('TIMEOUT', `processor ${JSON.stringify(this.pattern)} attempt ${attempt} timed out after ${timeout} ms`))
+            controller.abort(new CrossbusError('TIMEOUT', `${quote(this.pattern)}: attempt ${attempt} timed out after ${timeout} ms`))
           }, timeout)
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => reject(abortReason(signal))
@@ -390,26 +386,11 @@ export class ProcessorSubscriber extends Subscriber {
       try {
         deadLetter(event, error)
       } catch (callbackError) {
-        this.host.report({
-          type: 'handler-error',
-          subscription: this.pattern,
-          topic: event.topic,
-          eventId: event.id,
-          error: callbackError,
-          message: `crossbus: deadLetter callback of ${JSON.stringify(this.pattern)} threw: ${errorMessage(callbackError)}`,
-        })
+        this.notify('handler-error', event, `deadLetter threw: ${errorMessage(callbackError)}`, callbackError)
       }
       return
     }
-    this.host.report({
-      type: 'dead-letter',
-      subscription: this.pattern,
-      topic: event.topic,
-      eventId: event.id,
-      error,
-      count: 1,
-      message: `crossbus: processor ${JSON.stringify(this.pattern)} gave up on ${event.id} (${JSON.stringify(event.topic)}) after ${attempts} attempt(s): ${errorMessage(error)}. Set deadLetter to keep such events.`,
-    })
+    this.notify('dead-letter', event, `gave up on ${event.id} after ${attempts} attempt(s): ${errorMessage(error)}. Set deadLetter to keep such events.`, error)
   }
 }
 

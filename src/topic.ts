@@ -1,4 +1,4 @@
-import { CrossbusError } from './errors.js'
+import { CrossbusError, quote } from './errors.js'
 
 /** Longest topic or pattern accepted, in UTF-16 code units. */
 export const MAX_TOPIC_LENGTH = 256
@@ -6,7 +6,7 @@ export const MAX_TOPIC_LENGTH = 256
 const WHITESPACE = /\s/
 
 function invalid(kind: string, value: string, reason: string): CrossbusError {
-  return new CrossbusError('INVALID_TOPIC', `invalid ${kind} ${JSON.stringify(value)}: ${reason}`)
+  return new CrossbusError('INVALID_TOPIC', `invalid ${kind} ${quote(value)}: ${reason}`)
 }
 
 function checkShape(kind: string, value: unknown): string[] {

@@ -1,5 +1,7 @@
 import { createReporter } from './diagnostics.js'
 import { Dispatcher } from './dispatcher.js'
+import { Envelope } from './envelope.js'
+import { createEventIds } from './event-id.js'
 import { CrossbusError, quote } from './errors.js'
 import type { Overflow } from './queue.js'
 import { resolveRetry, abortReason } from './retry.js'
@@ -84,21 +86,54 @@ function createId(): string {
 }
 
 /** The receipt; `id` is built only when asked for, which most publishers never do. */
+/** The receipt; `id` is built only when asked for, which most publishers never do. */
+/** The frozen event envelope. A class, so every event shares one shape and prints as `Envelope`. */
+class Envelope implements BusEvent {
+  readonly id: string
+  readonly topic: string
+  readonly data: unknown
+  readonly source: string
+  readonly seq: number
+  readonly time: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly redelivered: boolean
+  constructor(
+    id: string,
+    topic: string,
+    data: unknown,
+    source: string,
+    seq: number,
+    time: number,
+    headers: Readonly<Record<string, string>>,
+    redelivered: boolean,
+  ) {
+    this.id = id
+    this.topic = topic
+    this.data = data
+    this.source = source
+    this.seq = seq
+    this.time = time
+    this.headers = headers
+    this.redelivered = redelivered
+    Object.freeze(this)
+  }
+}
+
 class PublishReceipt implements Receipt {
   readonly queued: number
   readonly dropped: number
-  readonly #source: string
+  readonly #ids: (seq: number) => string
   readonly #seq: number
 
-  constructor(source: string, seq: number, queued: number, dropped: number) {
-    this.#source = source
+  constructor(ids: (seq: number) => string, seq: number, queued: number, dropped: number) {
+    this.#ids = ids
     this.#seq = seq
     this.queued = queued
     this.dropped = dropped
   }
 
   get id(): string {
-    return `${this.#source}:${this.#seq}`
+    return this.#ids(this.#seq)
   }
 
   get persisted(): Promise<void> {
@@ -126,6 +161,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   const validate = options.validate ?? false
   const report = createReporter(options.onDiagnostic)
   const id = createId()
+  const eventId = createEventIds(id)
   const counters: Counters = {
     published: 0,
     delivered: 0,
@@ -207,13 +243,14 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       if (queue.full) {
         dropped++
         if (target.overflow === 'drop-newest') {
-          target.recordDrop({ id: `${id}:${eventSeq}`, topic })
+          // Only the first drop of a report needs its event id.
+          target.recordDrop(topic, target.unreportedDrops === 0 ? eventId(eventSeq) : '')
           continue
         }
         const evicted = queue.shift() as BusEvent
-        target.recordDrop(evicted)
+        target.recordDrop(evicted.topic, evicted.id)
       }
-      event ??= Object.freeze({ id: `${id}:${eventSeq}`, topic, data, source: id, seq: eventSeq, time: timestamp(), headers, redelivered: false })
+      event ??= new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false)
       queue.push(event)
       queued++
       if (!target.scheduled) dispatcher.schedule(target)
@@ -222,10 +259,10 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     if (retain) {
       retained.set(
         topic,
-        event ?? Object.freeze({ id: `${id}:${eventSeq}`, topic, data, source: id, seq: eventSeq, time: timestamp(), headers, redelivered: false }),
+        event ?? new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false),
       )
     }
-    return new PublishReceipt(id, eventSeq, queued, dropped)
+    return new PublishReceipt(eventId, eventSeq, queued, dropped)
   }
 
   /** Reserved topics are the bus's own. */
@@ -474,7 +511,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       // Processors and their backoff waits stop now; handlers keep draining what is queued.
       for (const subscriber of router.all()) {
         if (subscriber instanceof ProcessorSubscriber) {
-          for (const event of subscriber.queue.drain()) subscriber.recordDrop(event)
+          for (const event of subscriber.queue.drain()) subscriber.recordDrop(event.topic, event.id)
           subscriber.unsubscribe(reason)
         }
       }

@@ -1,3 +1,4 @@
+import { withChanges } from './envelope.js'
 import { CrossbusError, quote } from './errors.js'
 import { BUSY, IDLE, YIELD, type Dispatcher, type Drainable, type DrainState, now } from './dispatcher.js'
 import { BoundedQueue, type Overflow } from './queue.js'
@@ -51,7 +52,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 /** A private copy of an event for `copy: true` subscriptions. */
 export function copyEvent(event: BusEvent): BusEvent {
-  return Object.freeze({ ...event, data: structuredClone(event.data) })
+  return withChanges(event, structuredClone(event.data), event.redelivered)
 }
 
 export function errorMessage(error: unknown): string {
@@ -104,19 +105,20 @@ export abstract class Subscriber implements Drainable {
   offer(event: BusEvent): void {
     if (!this.active) return
     if (this.queue.full) {
-      this.recordDrop(event)
-      if (this.overflow === 'drop-newest') return
-      this.queue.shift()
+      if (this.overflow === 'drop-newest') return this.recordDrop(event.topic, event.id)
+      const evicted = this.queue.shift() as BusEvent
+      this.recordDrop(evicted.topic, evicted.id)
     }
     this.queue.push(event)
     if (!this.scheduled) this.host.dispatcher.schedule(this)
   }
 
-  /** Counts one event lost to overflow and reports it (coalesced). */
-  recordDrop(event: { id: string; topic: string }): void {
+  /** Counts one event lost to overflow and reports it (coalesced: only the first drop's id is used). */
+  recordDrop(topic: string, id: string): void {
     this.dropped++
     this.host.counters.dropped++
     if (this.unreportedDrops++ === 0) {
+      const event = { topic, id }
       queueMicrotask(() => {
         const count = this.unreportedDrops
         this.unreportedDrops = 0

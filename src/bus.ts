@@ -86,39 +86,6 @@ function createId(): string {
 }
 
 /** The receipt; `id` is built only when asked for, which most publishers never do. */
-/** The receipt; `id` is built only when asked for, which most publishers never do. */
-/** The frozen event envelope. A class, so every event shares one shape and prints as `Envelope`. */
-class Envelope implements BusEvent {
-  readonly id: string
-  readonly topic: string
-  readonly data: unknown
-  readonly source: string
-  readonly seq: number
-  readonly time: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly redelivered: boolean
-  constructor(
-    id: string,
-    topic: string,
-    data: unknown,
-    source: string,
-    seq: number,
-    time: number,
-    headers: Readonly<Record<string, string>>,
-    redelivered: boolean,
-  ) {
-    this.id = id
-    this.topic = topic
-    this.data = data
-    this.source = source
-    this.seq = seq
-    this.time = time
-    this.headers = headers
-    this.redelivered = redelivered
-    Object.freeze(this)
-  }
-}
-
 class PublishReceipt implements Receipt {
   readonly queued: number
   readonly dropped: number

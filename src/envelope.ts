@@ -1,6 +1,36 @@
 import type { BusEvent } from './types.js'
 
-
+/** The frozen event envelope. A class, so every event shares one shape and prints as `Envelope`. */
+export class Envelope implements BusEvent {
+  readonly id: string
+  readonly topic: string
+  readonly data: unknown
+  readonly source: string
+  readonly seq: number
+  readonly time: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly redelivered: boolean
+  constructor(
+    id: string,
+    topic: string,
+    data: unknown,
+    source: string,
+    seq: number,
+    time: number,
+    headers: Readonly<Record<string, string>>,
+    redelivered: boolean,
+  ) {
+    this.id = id
+    this.topic = topic
+    this.data = data
+    this.source = source
+    this.seq = seq
+    this.time = time
+    this.headers = headers
+    this.redelivered = redelivered
+    Object.freeze(this)
+  }
+}
 
 /** The same event with other data (a `copy: true` subscription's clone) or marked redelivered. */
 export function withChanges(event: BusEvent, data: unknown, redelivered: boolean): BusEvent {

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path'
+import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
+import { chromiumLaunchOptions } from './scripts/chromium.mjs'
 
 const root = import.meta.dirname
 
@@ -26,6 +28,22 @@ export default defineConfig({
           environment: 'node',
           include: ['src/**/*.test.ts'],
           typecheck: { enabled: true, only: false, include: ['src/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+        },
+      },
+      {
+        // The same unit tests in headless Chromium; *.node.test.ts files are Node-only.
+        test: {
+          name: 'browser',
+          include: ['src/**/*.test.ts'],
+          exclude: ['src/**/*.node.test.ts'],
+          browser: {
+            enabled: true,
+            headless: true,
+            instances: [{ browser: 'chromium' }],
+            provider: playwright({ launchOptions: chromiumLaunchOptions() }),
+            // Failure screenshots go beside the other test output, not into src/.
+            screenshotDirectory: resolve(root, 'test-results/vitest-screenshots'),
+          },
         },
       },
     ],

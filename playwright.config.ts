@@ -1,0 +1,53 @@
+import { defineConfig } from '@playwright/test'
+import { chromiumLaunchOptions } from './scripts/chromium.mjs'
+
+/** Vite serving the repository root: e2e pages import the library source (`/src/index.ts`). */
+const PAGES_PORT = 5174
+/** Vite serving the demo with its own config, as `npm run demo` does. */
+const DEMO_PORT = 5175
+
+/** Read by scripts/test.mjs for the pass/fail counts. */
+export const JSON_REPORT = process.env.CROSSBUS_E2E_JSON ?? 'test-results/e2e-report.json'
+
+export default defineConfig({
+  testDir: 'e2e',
+  outputDir: 'test-results/e2e',
+  fullyParallel: false,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  workers: 2,
+  timeout: 30_000,
+  reporter: [['list'], ['json', { outputFile: JSON_REPORT }]],
+  use: {
+    browserName: 'chromium',
+    headless: true,
+    launchOptions: chromiumLaunchOptions(),
+    trace: 'retain-on-failure',
+  },
+  projects: [
+    {
+      name: 'chromium',
+      testIgnore: /demo\.spec\.ts$/,
+      use: { baseURL: `http://127.0.0.1:${PAGES_PORT}` },
+    },
+    {
+      name: 'demo',
+      testMatch: /demo\.spec\.ts$/,
+      use: { baseURL: `http://127.0.0.1:${DEMO_PORT}` },
+    },
+  ],
+  webServer: [
+    {
+      command: `npx vite --host 127.0.0.1 --port ${PAGES_PORT} --strictPort`,
+      url: `http://127.0.0.1:${PAGES_PORT}/e2e/pages/core.html`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+    },
+    {
+      command: `npx vite --config demo/vite.config.ts --host 127.0.0.1 --port ${DEMO_PORT} --strictPort`,
+      url: `http://127.0.0.1:${DEMO_PORT}/`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+    },
+  ],
+})

@@ -9,7 +9,7 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 
 /** entry → limit in bytes, min+gzip. */
 const LIMITS = {
-  crossbus: { file: 'src/index.ts', limit: 6656 },
+  crossbus: { file: 'src/index.ts', limit: 7168 },
 }
 
 const results = []

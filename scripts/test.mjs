@@ -2,8 +2,9 @@
 //
 //   1. typecheck  tsc --noEmit -p tsconfig.json (library + unit tests), and
 //                 tsc -p e2e/tsconfig.json (e2e, demo, playwright config): 1 test each
-//   2. unit       vitest run: node + browser projects, incl. the *.test-d.ts type tests
-//   3. e2e        playwright test: real Chromium
+//   2. size       scripts/size.mjs: each entry's min+gzip size within its limit: 1 test
+//   3. unit       vitest run: node + browser projects, incl. the *.test-d.ts type tests
+//   4. e2e        playwright test: real Chromium
 //
 // Each tool's output streams to the console. The very last line is
 // `N passed, N failed` (plus `, N skipped` when there are any), summed over all
@@ -45,13 +46,16 @@ function forward(signal) {
 process.on('SIGINT', () => forward('SIGINT'))
 process.on('SIGTERM', () => forward('SIGTERM'))
 
-/** Runs a command in its own process group with inherited stdio; resolves { code, error }. */
+/**
+ * Runs a package's bin (or, with pkg null, a script of this repo) in its own
+ * process group with inherited stdio; resolves { code, error }.
+ */
 function run(label, pkg, name, args, env = {}) {
   console.log(`\n=== ${label}: ${name} ${args.join(' ')}\n`)
   return new Promise((resolve) => {
     let file
     try {
-      file = bin(pkg, name)
+      file = pkg === null ? join(root, name) : bin(pkg, name)
     } catch (error) {
       resolve({ code: null, error })
       return
@@ -120,7 +124,14 @@ for (const project of ['tsconfig.json', 'e2e/tsconfig.json']) {
   suites.push(settle(label, result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))
 }
 
-// 2. Unit tests (Vitest, all projects).
+// 2. Size of each public entry, min+gzip, against its limit.
+{
+  const result = await run('size', null, 'scripts/size.mjs', [])
+  const ok = result.code === 0 && result.error === undefined
+  suites.push(settle('size', result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))
+}
+
+// 3. Unit tests (Vitest, all projects).
 {
   const report = join(reports, 'vitest.json')
   const result = await run('unit', 'vitest', 'vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`])
@@ -133,7 +144,7 @@ for (const project of ['tsconfig.json', 'e2e/tsconfig.json']) {
   suites.push(settle('unit', result, counts))
 }
 
-// 3. End-to-end (Playwright); playwright.config.ts writes its JSON report where we say.
+// 4. End-to-end (Playwright); playwright.config.ts writes its JSON report where we say.
 {
   const report = join(reports, 'playwright.json')
   const result = await run('e2e', '@playwright/test', 'playwright', ['test'], { CROSSBUS_E2E_JSON: report })

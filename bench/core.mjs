@@ -1,0 +1,274 @@
+// In-process benchmarks of the crossbus core against peer emitters. Each
+// export measures one case and returns plain numbers; run.mjs runs every case
+// in its own process (through case.mjs), prints and saves the results.
+
+import Emittery from 'emittery'
+import { EventEmitter } from 'eventemitter3'
+import mitt from 'mitt'
+import { createNanoEvents } from 'nanoevents'
+import { Bench } from 'tinybench'
+import { createBus } from '../dist/index.js'
+
+const TOPIC = 'bench.tick'
+/** Events per burst: below the default capacity (1024), so a subscriber that keeps up never drops. */
+export const BURST = 1000
+/** Default queue capacity of a crossbus subscription. */
+export const CAPACITY = 1024
+
+const quiet = () => {}
+const nextTask = () => new Promise((resolve) => setImmediate(resolve))
+
+/**
+ * The work every handler does, whatever the library: add the payload to a sum
+ * and count the delivery. `arm(n)` returns a promise that the handler itself
+ * resolves on the n-th delivery from now, so waiting for a burst needs no polling.
+ */
+class Sink {
+  count = 0
+  sum = 0
+  #target = 0
+  #resolve = quiet
+
+  arm(deliveries) {
+    this.#target = this.count + deliveries
+    return new Promise((resolve) => {
+      this.#resolve = resolve
+    })
+  }
+
+  hit() {
+    if (++this.count === this.#target) this.#resolve()
+  }
+}
+
+// One factory per library: subscribe `subs` handlers, return an async burst
+// function that publishes BURST events and resolves once all BURST × subs
+// deliveries happened. Every burst pays the same fixed overhead: one promise
+// from arm() and one await.
+const libraries = {
+  // Delivery is asynchronous: the handlers run in the bus's microtask after the
+  // publishing loop, so the await is where the deliveries happen.
+  crossbus(subs, sink) {
+    const bus = createBus({ onDiagnostic: quiet })
+    for (let index = 0; index < subs; index++) {
+      bus.subscribe(TOPIC, (event) => {
+        sink.sum += event.data
+        sink.hit()
+      })
+    }
+    const burst = async () => {
+      const done = sink.arm(BURST * subs)
+      for (let index = 0; index < BURST; index++) bus.publish(TOPIC, index)
+      await done
+    }
+    return { burst, bus }
+  },
+
+  // Synchronous emitters: every delivery happens inside emit(), so `done` is
+  // already resolved when the loop ends; the await keeps the per-burst overhead equal.
+  eventemitter3(subs, sink) {
+    const emitter = new EventEmitter()
+    for (let index = 0; index < subs; index++) {
+      emitter.on(TOPIC, (data) => {
+        sink.sum += data
+        sink.hit()
+      })
+    }
+    const burst = async () => {
+      const done = sink.arm(BURST * subs)
+      for (let index = 0; index < BURST; index++) emitter.emit(TOPIC, index)
+      await done
+    }
+    return { burst }
+  },
+
+  mitt(subs, sink) {
+    const emitter = mitt()
+    for (let index = 0; index < subs; index++) {
+      emitter.on(TOPIC, (data) => {
+        sink.sum += data
+        sink.hit()
+      })
+    }
+    const burst = async () => {
+      const done = sink.arm(BURST * subs)
+      for (let index = 0; index < BURST; index++) emitter.emit(TOPIC, index)
+      await done
+    }
+    return { burst }
+  },
+
+  nanoevents(subs, sink) {
+    const emitter = createNanoEvents()
+    for (let index = 0; index < subs; index++) {
+      emitter.on(TOPIC, (data) => {
+        sink.sum += data
+        sink.hit()
+      })
+    }
+    const burst = async () => {
+      const done = sink.arm(BURST * subs)
+      for (let index = 0; index < BURST; index++) emitter.emit(TOPIC, index)
+      await done
+    }
+    return { burst }
+  },
+
+  // emittery is asynchronous like crossbus, so it gets the same pattern: fire
+  // the whole burst without awaiting each emit(), then wait for the last
+  // delivery. Awaiting each emit would serialise the burst into promise round
+  // trips (unfair to emittery); `await Promise.all(emits)` would add an array
+  // and a combinator that crossbus does not pay. emit() cannot reject here:
+  // the handlers never throw.
+  emittery(subs, sink) {
+    const emitter = new Emittery()
+    for (let index = 0; index < subs; index++) {
+      emitter.on(TOPIC, (data) => {
+        sink.sum += data
+        sink.hit()
+      })
+    }
+    const burst = async () => {
+      const done = sink.arm(BURST * subs)
+      for (let index = 0; index < BURST; index++) emitter.emit(TOPIC, index)
+      await done
+    }
+    return { burst }
+  },
+}
+
+export const LIBRARIES = Object.keys(libraries)
+
+/**
+ * 1. publish→deliver throughput of one library with `subs` subscribers; one
+ * timed iteration is one burst of BURST events, fully delivered.
+ */
+export async function throughput({ library, subs, time, warmupTime }) {
+  const sink = new Sink()
+  const { burst, bus } = libraries[library](subs, sink)
+  const bench = new Bench({ time, warmupTime, throws: true })
+  bench.add(library, burst)
+  await bench.run()
+  const { latency } = bench.getTask(library).result
+  if (sink.count % (BURST * subs) !== 0) throw new Error(`${library}: ${sink.count} deliveries is not a whole number of bursts`)
+  // Mean time per burst, so the rate includes the garbage collection each library causes.
+  const seconds = latency.mean / 1000
+  const result = {
+    library,
+    subscribers: subs,
+    publishesPerSecond: BURST / seconds,
+    deliveriesPerSecond: (BURST * subs) / seconds,
+    rme: latency.rme,
+    bursts: latency.samples.length,
+  }
+  if (bus === undefined) return result
+  const { published, delivered, dropped, failed } = bus.stats()
+  return { ...result, published, delivered, dropped, failed }
+}
+
+/** A bus whose one subscriber is stuck in its first event's handler, with a full queue. */
+async function stalledBus(overflow) {
+  const bus = createBus({ onDiagnostic: quiet, overflow })
+  const subscription = bus.subscribe(TOPIC, () => new Promise(quiet))
+  bus.publish(TOPIC, -1)
+  await nextTask() // the handler has taken event -1 and never settles
+  for (let index = 0; index < CAPACITY; index++) bus.publish(TOPIC, index)
+  await nextTask()
+  const { queued } = subscription.stats()
+  if (queued !== CAPACITY) throw new Error(`stalled subscriber should hold ${CAPACITY} events, holds ${queued}`)
+  return { bus, subscription }
+}
+
+/**
+ * The publish-cost cases: a bus, and a promise for "the loop just timed has
+ * been dealt with" that tinybench awaits after each timed loop, untimed.
+ */
+const publishCases = {
+  none: async () => ({ bus: createBus({ onDiagnostic: quiet }), settled: nextTask }),
+  // Waits for the loop's BURST deliveries: tinybench's own loop yields only to
+  // microtasks, and a delivery slice cut short (by a descheduled process, say)
+  // continues in a macrotask, which would otherwise starve and drop events.
+  keepingUp: async () => {
+    const bus = createBus({ onDiagnostic: quiet })
+    const sink = new Sink()
+    bus.subscribe(TOPIC, (event) => {
+      sink.sum += event.data
+      sink.hit()
+    })
+    let delivered
+    return {
+      bus,
+      // A statement body: tinybench awaits what beforeEach returns.
+      armed: () => {
+        delivered = sink.arm(BURST)
+      },
+      settled: () => delivered,
+    }
+  },
+  stalledDropNewest: async () => ({ bus: (await stalledBus('drop-newest')).bus, settled: nextTask }),
+  stalledDropOldest: async () => ({ bus: (await stalledBus('drop-oldest')).bus, settled: nextTask }),
+}
+
+export const PUBLISH_CASES = Object.keys(publishCases)
+
+/**
+ * 2. Cost of one publish() call. A timed iteration is a synchronous loop of
+ * BURST publishes (one call is too short to time alone); between loops, and
+ * outside the timed part, the bus's microtasks and macrotasks run (delivery
+ * to the keeping-up subscriber, drop reports).
+ */
+export async function publishCost({ scenario, time, warmupTime }) {
+  const { bus, armed = quiet, settled } = await publishCases[scenario]()
+  const publishMany = () => {
+    for (let index = 0; index < BURST; index++) bus.publish(TOPIC, index)
+  }
+  const bench = new Bench({ time, warmupTime, throws: true })
+  bench.add(scenario, publishMany, { beforeEach: armed, afterEach: settled })
+  await bench.run()
+  const { latency } = bench.getTask(scenario).result
+  const { published, dropped, subscriptions } = bus.stats()
+  return {
+    scenario,
+    nsPerPublish: (latency.mean * 1e6) / BURST,
+    rme: latency.rme,
+    published,
+    dropped,
+    queued: subscriptions[0]?.queued ?? 0,
+  }
+}
+
+function heapUsed() {
+  globalThis.gc()
+  globalThis.gc()
+  return process.memoryUsage().heapUsed
+}
+
+/**
+ * 3. Heap growth while publishing to a stalled subscriber (capacity 1024):
+ * deltas after each of `checkpoints` publishes, from one baseline taken with
+ * the queue already full. Publishes go in chunks with a macrotask between
+ * them so the bus's microtasks (drop reports, scheduling) run as in an app.
+ */
+export async function heap({ overflow, checkpoints, chunk }) {
+  const { bus, subscription } = await stalledBus(overflow)
+  const before = heapUsed()
+  const publishedBefore = bus.stats().published
+  const deltas = []
+  let published = 0
+  for (const target of checkpoints) {
+    while (published < target) {
+      // An object payload: a leaked event would keep it alive and show in the heap.
+      for (let index = 0; index < chunk; index++) bus.publish(TOPIC, { n: published + index })
+      published += chunk
+      await nextTask()
+    }
+    deltas.push({ publishes: published, heapDeltaBytes: heapUsed() - before })
+  }
+  const stats = bus.stats()
+  const { queued } = subscription.stats()
+  // Every event ever published is running (the first), queued or dropped.
+  if (1 + queued + stats.dropped !== stats.published) {
+    throw new Error(`heap ${overflow}: published ${stats.published} ≠ 1 running + ${queued} queued + ${stats.dropped} dropped`)
+  }
+  return { overflow, capacity: CAPACITY, deltas, published: stats.published - publishedBefore, dropped: stats.dropped, queued }
+}

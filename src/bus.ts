@@ -89,18 +89,20 @@ function createId(): string {
 class PublishReceipt implements Receipt {
   readonly queued: number
   readonly dropped: number
-  readonly #ids: (seq: number) => string
-  readonly #seq: number
+  /** @internal */
+  readonly ids: (seq: number) => string
+  /** @internal */
+  readonly seq: number
 
   constructor(ids: (seq: number) => string, seq: number, queued: number, dropped: number) {
-    this.#ids = ids
-    this.#seq = seq
+    this.ids = ids
+    this.seq = seq
     this.queued = queued
     this.dropped = dropped
   }
 
   get id(): string {
-    return this.#ids(this.#seq)
+    return this.ids(this.seq)
   }
 
   get persisted(): Promise<void> {
@@ -240,8 +242,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   }
 
   function publish(topic: string, data: unknown, publishOptions?: PublishOptions): Receipt {
-    ensureOpen()
-    checkPublishable(topic)
+    if (closed) ensureOpen()
+    if (typeof topic === 'string' && topic.charCodeAt(0) === 36 /* $ */) checkPublishable(topic)
     if (publishOptions === undefined) return emit(topic, data, NO_HEADERS, false, true)
     if (publishOptions.durable === true) {
       router.route(topic)

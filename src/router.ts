@@ -29,6 +29,8 @@ export class Router<S extends Routable> {
   #wildcard: S[] = []
   #cache = new Map<string, Route<S>>()
   #topics = new Map<string, readonly string[]>()
+  #lastTopic: string | undefined
+  #lastRoute: Route<S> | undefined
   #size = 0
 
   get size(): number {
@@ -65,8 +67,14 @@ export class Router<S extends Routable> {
 
   /** Validates `topic` (INVALID_TOPIC) and returns its route. */
   route(topic: string): Route<S> {
+    // A burst usually repeats one topic: one string comparison instead of a lookup.
+    if (topic === this.#lastTopic) return this.#lastRoute as Route<S>
     const cached = this.#cache.get(topic)
-    if (cached !== undefined) return cached
+    if (cached !== undefined) {
+      this.#lastTopic = topic
+      this.#lastRoute = cached
+      return cached
+    }
     const tokens = this.tokens(topic)
     const exact = this.#exact.get(topic)
     let targets: readonly S[] = exact === undefined ? EMPTY : exact.slice()
@@ -76,6 +84,8 @@ export class Router<S extends Routable> {
     const route: Route<S> = { tokens, targets }
     if (this.#cache.size >= MAX_CACHED_ROUTES) this.#cache.clear()
     this.#cache.set(topic, route)
+    this.#lastTopic = topic
+    this.#lastRoute = route
     return route
   }
 
@@ -99,6 +109,7 @@ export class Router<S extends Routable> {
   }
 
   #invalidate(): void {
+    this.#lastTopic = undefined
     if (this.#cache.size > 0) this.#cache = new Map()
   }
 }

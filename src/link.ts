@@ -1,0 +1,421 @@
+import { quote } from './errors.js'
+import { BoundedQueue, type Overflow } from './queue.js'
+import { matchTokens, parsePattern } from './topic.js'
+import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
+import { decodeFrame, WIRE_VERSION, type Frame, type RouteRecord, type WireEvent } from './wire.js'
+
+/**
+ * The platform side of a link, wrapped by an adapter (broadcastChannel(),
+ * messagePort()): a structured-clone `post` and a message listener.
+ */
+export interface Endpoint {
+  /** 'broadcast': one channel to every peer (BroadcastChannel); 'point': one peer (MessagePort). */
+  readonly kind: 'broadcast' | 'point'
+  /** Sends a message; may throw (DataCloneError, closed port). */
+  post(message: unknown): void
+  /** Starts delivering incoming messages. `reject` refuses a message before decoding (wrong origin). */
+  listen(receive: (message: unknown) => void, reject: (reason: string) => void): void
+  close(): void
+}
+
+/** A wire to other contexts, passed to `createBus({ transports })`. */
+export interface Transport {
+  readonly name: string
+  /** Events waiting to be sent. Default 8192. */
+  readonly capacity?: number
+  readonly overflow?: Overflow
+  /** Events per message at most. Default 512. */
+  readonly batch?: number
+  /** Opens the wire; called once by the bus. */
+  open(): Endpoint
+}
+
+export const DEFAULT_LINK_CAPACITY = 8192
+export const DEFAULT_BATCH = 512
+/** Events a point link may send before the receiver's first grant. */
+export const INITIAL_CREDIT = 4096
+/** Heartbeat period; a neighbor silent for PEER_TIMEOUT_MS is gone. */
+export const HEARTBEAT_MS = 1000
+export const PEER_TIMEOUT_MS = 5000
+
+/** What a link needs from the bus. */
+export interface LinkHost {
+  readonly id: string
+  readonly name: string
+  report(diagnostic: Diagnostic): void
+  /** Counts for bus.stats(). */
+  count(field: 'dropped' | 'rejected', amount?: number): void
+  /** The routes to announce on this link (split horizon: none learned from it). */
+  routesFor(link: Link): RouteRecord[]
+  /** Something a neighbor announced changed. */
+  routesChanged(): void
+  receive(link: Link, events: readonly WireEvent[], answers: number | undefined): void
+  answerRetained(link: Link, from: string, patterns: readonly string[], ask: number): void
+  /** Whether an outgoing event is its topic's retained one. */
+  isRetained(event: BusEvent): boolean
+}
+
+export interface KnownRecord extends RouteRecord {
+  readonly patternTokens: readonly (readonly string[])[]
+  readonly replyTokens: readonly (readonly string[])[]
+}
+
+/** A context directly on the other side of this link, and what it can reach. */
+export interface Neighbor {
+  lastSeen: number
+  records: Map<string, KnownRecord>
+}
+
+function know(record: RouteRecord): KnownRecord {
+  const parse = (patterns: readonly string[]): string[][] => {
+    const parsed: string[][] = []
+    for (const pattern of patterns) {
+      try {
+        parsed.push(parsePattern(pattern))
+      } catch {
+        // A malformed pattern from a peer is ignored, never thrown.
+      }
+    }
+    return parsed
+  }
+  return { ...record, patternTokens: parse(record.patterns), replyTokens: parse(record.replies) }
+}
+
+/** Unreferenced timers in Node, so an idle bus does not keep a process alive. */
+function unref(timer: ReturnType<typeof setInterval>): void {
+  ;(timer as { unref?: () => void }).unref?.()
+}
+
+const sameRoutes = (a: readonly RouteRecord[] | undefined, b: readonly RouteRecord[]): boolean =>
+  a !== undefined &&
+  a.length === b.length &&
+  a.every((record, index) => {
+    const other = b[index] as RouteRecord
+    return (
+      record.id === other.id &&
+      record.patterns.join('\n') === other.patterns.join('\n') &&
+      record.replies.join('\n') === other.replies.join('\n')
+    )
+  })
+
+/**
+ * One link of the bus: an endpoint, the neighbors behind it and what they
+ * want, and a bounded queue of events waiting to be sent. Events are batched:
+ * a link posts once `batch` events are pending and otherwise at the end of the
+ * task (a microtask, never a timer, so a hidden tab sends at full speed).
+ * Point links use credits: the receiver grants as it accepts, so a stalled
+ * receiver fills only this link's queue.
+ */
+export class Link {
+  readonly name: string
+  readonly queue: BoundedQueue<BusEvent>
+  readonly overflow: Overflow
+  readonly batch: number
+  readonly neighbors: Map<string, Neighbor> = new Map()
+  sent = 0
+  received = 0
+  dropped = 0
+  rejected = 0
+  #unreportedDrops = 0
+  readonly #endpoint: Endpoint
+  readonly #host: LinkHost
+  #credit: number
+  #grant = 0
+  #flushScheduled = false
+  #wants = new Map<string, boolean>()
+  #lastAnnounced: RouteRecord[] | undefined
+  #timer: ReturnType<typeof setInterval> | undefined
+  #closed = false
+
+  constructor(host: LinkHost, transport: Transport) {
+    this.#host = host
+    this.name = transport.name
+    this.queue = new BoundedQueue(transport.capacity ?? DEFAULT_LINK_CAPACITY)
+    this.overflow = transport.overflow ?? 'drop-newest'
+    this.batch = transport.batch ?? DEFAULT_BATCH
+    this.#endpoint = transport.open()
+    this.#credit = this.#endpoint.kind === 'point' ? INITIAL_CREDIT : Number.POSITIVE_INFINITY
+    this.#endpoint.listen(
+      (message) => this.#handle(message),
+      (reason) => this.#refuse(reason),
+    )
+    this.#timer = setInterval(() => this.#beat(), HEARTBEAT_MS)
+    unref(this.#timer)
+    this.announce(true)
+  }
+
+  /** Does some context behind this link want `topic`? Cached until routes change. */
+  wants(topic: string, tokens: readonly string[]): boolean {
+    let wanted = this.#wants.get(topic)
+    if (wanted === undefined) {
+      wanted = false
+      search: for (const neighbor of this.neighbors.values()) {
+        for (const record of neighbor.records.values()) {
+          for (const pattern of record.patternTokens) {
+            if (matchTokens(pattern, tokens)) {
+              wanted = true
+              break search
+            }
+          }
+        }
+      }
+      if (this.#wants.size >= 4096) this.#wants.clear()
+      this.#wants.set(topic, wanted)
+    }
+    return wanted
+  }
+
+  /** Does some context behind this link answer requests on these tokens? */
+  answers(tokens: readonly string[]): boolean {
+    for (const neighbor of this.neighbors.values()) {
+      for (const record of neighbor.records.values()) {
+        if (record.replyTokens.some((pattern) => matchTokens(pattern, tokens))) return true
+      }
+    }
+    return false
+  }
+
+  /** Every context reachable through this link, with the newest record of each. */
+  records(): Map<string, KnownRecord> {
+    const all = new Map<string, KnownRecord>()
+    for (const neighbor of this.neighbors.values()) {
+      for (const record of neighbor.records.values()) {
+        const known = all.get(record.id)
+        if (known === undefined || known.version < record.version) all.set(record.id, record)
+      }
+    }
+    return all
+  }
+
+  peers(): PeerInfo[] {
+    const peers: PeerInfo[] = []
+    for (const [id, neighbor] of this.neighbors) peers.push({ id, transport: this.name, lastSeen: neighbor.lastSeen })
+    return peers
+  }
+
+  /** Queues an event to send; false when overflow dropped one (this or, with drop-oldest, an older one). */
+  enqueue(event: BusEvent): boolean {
+    if (this.#closed) return false
+    let lost = false
+    if (this.queue.full) {
+      lost = true
+      this.#recordDrop(event)
+      if (this.overflow === 'drop-newest') return false
+      this.queue.shift()
+    }
+    this.queue.push(event)
+    if (this.queue.size >= this.batch && this.#credit >= this.batch) this.flush()
+    else if (!this.#flushScheduled) {
+      this.#flushScheduled = true
+      queueMicrotask(() => {
+        this.#flushScheduled = false
+        this.flush()
+      })
+    }
+    return !lost
+  }
+
+  /** Posts what is queued, in batches, as far as credit allows. */
+  flush(): void {
+    while (this.queue.size > 0 && this.#credit > 0 && !this.#closed) {
+      const count = Math.min(this.queue.size, this.batch, this.#credit)
+      const events: WireEvent[] = []
+      for (let index = 0; index < count; index++) {
+        const event = this.queue.shift() as BusEvent
+        events.push(this.#host.isRetained(event) ? { ...event, retain: true } : event)
+      }
+      this.#credit -= count
+      this.#postEvents(events, undefined)
+    }
+  }
+
+  /** Posts events answering a retained-state request (outside the queue: they are few). */
+  answer(to: string, events: readonly BusEvent[], ask: number): void {
+    this.#post({ kind: 'events', to, events: events.map((event) => ({ ...event, retain: true })), answers: ask })
+  }
+
+  askRetained(patterns: readonly string[], ask: number): void {
+    this.#post({ kind: 'retained', patterns, ask })
+  }
+
+  /** Announces the routes through this link when they changed (or always, with `force`). */
+  announce(ask = false, force = false): void {
+    const routes = this.#host.routesFor(this)
+    if (!force && !ask && sameRoutes(this.#lastAnnounced, routes)) return
+    this.#lastAnnounced = routes
+    this.#post(ask ? { kind: 'hello', routes, ask: true } : { kind: 'hello', routes })
+  }
+
+  stats(): TransportStats {
+    return {
+      name: this.name,
+      queued: this.queue.size,
+      capacity: this.queue.capacity,
+      sent: this.sent,
+      received: this.received,
+      dropped: this.dropped,
+      rejected: this.rejected,
+      peers: this.neighbors.size,
+    }
+  }
+
+  /** Sends what is queued and says goodbye. */
+  close(): void {
+    if (this.#closed) return
+    this.flush()
+    this.#post({ kind: 'bye' })
+    this.#closed = true
+    clearInterval(this.#timer)
+    this.queue.drain()
+    this.neighbors.clear()
+    try {
+      this.#endpoint.close()
+    } catch {
+      // Already closed by the platform.
+    }
+  }
+
+  #beat(): void {
+    const now = Date.now()
+    let changed = false
+    for (const [id, neighbor] of this.neighbors) {
+      if (now - neighbor.lastSeen > PEER_TIMEOUT_MS) {
+        this.neighbors.delete(id)
+        changed = true
+        this.#host.report({ type: 'peer-leave', transport: this.name, message: `crossbus: peer ${id} on ${this.name} timed out` })
+      }
+    }
+    if (changed) this.#routesChanged()
+    this.announce(false, true)
+  }
+
+  #routesChanged(): void {
+    this.#wants.clear()
+    this.#host.routesChanged()
+  }
+
+  /** Posts a frame of ours; `body` is a Frame without the envelope fields. */
+  #post(body: { kind: Frame['kind']; to?: string; [field: string]: unknown }): void {
+    if (this.#closed) return
+    try {
+      this.#endpoint.post({ crossbus: WIRE_VERSION, bus: this.#host.name, from: this.#host.id, ...body })
+    } catch (error) {
+      this.#host.report({ type: 'transport-error', transport: this.name, error, message: `crossbus: ${this.name} could not post: ${String(error)}` })
+    }
+  }
+
+  /** Posts a batch; if one event cannot be cloned, the others still go and that one is reported. */
+  #postEvents(events: WireEvent[], answers: number | undefined): void {
+    const frame = { crossbus: WIRE_VERSION, bus: this.#host.name, from: this.#host.id, kind: 'events', events, ...(answers === undefined ? {} : { answers }) }
+    try {
+      this.#endpoint.post(frame)
+      this.sent += events.length
+      return
+    } catch (error) {
+      if (events.length === 1 || !(error instanceof Error) || error.name !== 'DataCloneError') {
+        this.#lose(events, error)
+        return
+      }
+    }
+    for (const event of events) this.#postEvents([event], answers)
+  }
+
+  #lose(events: readonly WireEvent[], error: unknown): void {
+    const cloneError = error instanceof Error && error.name === 'DataCloneError'
+    for (const event of events) {
+      this.dropped++
+      this.#host.count('dropped')
+      this.#host.report({
+        type: cloneError ? 'not-cloneable' : 'transport-error',
+        transport: this.name,
+        topic: event.topic,
+        eventId: event.id,
+        error,
+        message: `crossbus: ${this.name} could not send ${event.id} on ${quote(event.topic)}: ${String(error)}`,
+      })
+    }
+  }
+
+  #recordDrop(event: BusEvent): void {
+    this.dropped++
+    this.#host.count('dropped')
+    if (this.#unreportedDrops++ === 0) {
+      queueMicrotask(() => {
+        const count = this.#unreportedDrops
+        this.#unreportedDrops = 0
+        this.#host.report({
+          type: 'drop',
+          transport: this.name,
+          topic: event.topic,
+          eventId: event.id,
+          count,
+          message: `crossbus: link ${this.name} queue full (capacity ${this.queue.capacity}, ${this.overflow}): dropped ${count} event(s); its peer is not keeping up.`,
+        })
+      })
+    }
+  }
+
+  #refuse(reason: string): void {
+    this.rejected++
+    this.#host.count('rejected')
+    this.#host.report({ type: 'bad-frame', transport: this.name, message: `crossbus: ${this.name} refused a frame: ${reason}` })
+  }
+
+  #handle(message: unknown): void {
+    if (this.#closed) return
+    const frame = decodeFrame(message)
+    if (typeof frame === 'string') return this.#refuse(frame)
+    // Same channel, other bus name, or addressed to another context: not for us, not an error.
+    if (frame.bus !== this.#host.name || frame.from === this.#host.id) return
+    if (frame.to !== undefined && frame.to !== this.#host.id) return
+    const known = this.neighbors.get(frame.from)
+    if (known !== undefined) known.lastSeen = Date.now()
+    switch (frame.kind) {
+      case 'hello': {
+        const neighbor = known ?? { lastSeen: Date.now(), records: new Map<string, KnownRecord>() }
+        const records = new Map<string, KnownRecord>()
+        for (const record of frame.routes) if (record.id !== this.#host.id) records.set(record.id, know(record))
+        const changed = known === undefined || !sameRoutes([...neighbor.records.values()], [...records.values()])
+        neighbor.records = records
+        if (known === undefined) {
+          this.neighbors.set(frame.from, neighbor)
+          this.#host.report({ type: 'peer-join', transport: this.name, message: `crossbus: peer ${frame.from} joined on ${this.name}` })
+        }
+        if (changed) this.#routesChanged()
+        if (frame.ask === true || known === undefined) this.announce(false, true)
+        return
+      }
+      case 'bye':
+        if (known !== undefined) {
+          this.neighbors.delete(frame.from)
+          this.#host.report({ type: 'peer-leave', transport: this.name, message: `crossbus: peer ${frame.from} left ${this.name}` })
+          this.#routesChanged()
+        }
+        return
+      case 'credit':
+        this.#credit += frame.credit
+        this.flush()
+        return
+      case 'retained':
+        this.#host.answerRetained(this, frame.from, frame.patterns, frame.ask)
+        return
+      case 'events':
+        this.received += frame.events.length
+        this.#host.receive(this, frame.events, frame.answers)
+        if (this.#endpoint.kind === 'point' && frame.answers === undefined) this.#grantLater(frame.events.length)
+        return
+    }
+  }
+
+  /** Grants credit for accepted events once per task. */
+  #grantLater(count: number): void {
+    if (this.#grant === 0) {
+      queueMicrotask(() => {
+        const credit = this.#grant
+        this.#grant = 0
+        this.#post({ kind: 'credit', credit })
+      })
+    }
+    this.#grant += count
+  }
+}

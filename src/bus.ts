@@ -460,8 +460,12 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
 
   function stats(): BusStats {
     const subscriptions = []
-    for (const subscriber of router.all()) if (!subscriber.internal) subscriptions.push(subscriber.stats())
-    return { ...counters, subscriptions, transports: [], peers: 0 }
+    let dropped = counters.dropped
+    for (const subscriber of router.all()) {
+      dropped += subscriber.dropped
+      if (!subscriber.internal) subscriptions.push(subscriber.stats())
+    }
+    return { ...counters, dropped, subscriptions, transports: [], peers: 0 }
   }
 
   function peers(): PeerInfo[] {

@@ -115,8 +115,8 @@ export abstract class Subscriber implements Drainable {
 
   /** Counts one event lost to overflow and reports it (coalesced: only the first drop's id is used). */
   recordDrop(topic: string, id: string): void {
+    // The bus adds a live subscription's drops to its total in stats(), and keeps them at unsubscribe.
     this.dropped++
-    this.host.counters.dropped++
     if (this.unreportedDrops++ === 0) {
       const event = { topic, id }
       queueMicrotask(() => {
@@ -144,6 +144,7 @@ export abstract class Subscriber implements Drainable {
   unsubscribe = (reason: unknown = new CrossbusError('ABORTED', 'unsubscribed')): void => {
     if (!this.active) return
     this.active = false
+    this.host.counters.dropped += this.dropped
     this.host.detach(this)
     this.queue.drain()
     this.onStop(reason)

@@ -8,6 +8,7 @@ const root = import.meta.dirname
 /** Library entries: the keys become dist/<key>.js, matching package.json "exports". */
 const entries = {
   index: resolve(root, 'src/index.ts'),
+  transports: resolve(root, 'src/transports/index.ts'),
 }
 
 export default defineConfig({

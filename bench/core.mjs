@@ -49,7 +49,7 @@ const libraries = {
   // Delivery is asynchronous: the handlers run in the bus's microtask after the
   // publishing loop, so the await is where the deliveries happen.
   crossbus(subs, sink) {
-    const bus = createBus({ onDiagnostic: quiet })
+    const bus = createBus({ transports: [], onDiagnostic: quiet })
     for (let index = 0; index < subs; index++) {
       bus.subscribe(TOPIC, (event) => {
         sink.sum += event.data
@@ -168,7 +168,7 @@ export async function throughput({ library, subs, time, warmupTime }) {
 
 /** A bus whose one subscriber is stuck in its first event's handler, with a full queue. */
 async function stalledBus(overflow) {
-  const bus = createBus({ onDiagnostic: quiet, overflow })
+  const bus = createBus({ transports: [], onDiagnostic: quiet, overflow })
   const subscription = bus.subscribe(TOPIC, () => new Promise(quiet))
   bus.publish(TOPIC, -1)
   await nextTask() // the handler has taken event -1 and never settles
@@ -184,12 +184,12 @@ async function stalledBus(overflow) {
  * been dealt with" that tinybench awaits after each timed loop, untimed.
  */
 const publishCases = {
-  none: async () => ({ bus: createBus({ onDiagnostic: quiet }), settled: nextTask }),
+  none: async () => ({ bus: createBus({ transports: [], onDiagnostic: quiet }), settled: nextTask }),
   // Waits for the loop's BURST deliveries: tinybench's own loop yields only to
   // microtasks, and a delivery slice cut short (by a descheduled process, say)
   // continues in a macrotask, which would otherwise starve and drop events.
   keepingUp: async () => {
-    const bus = createBus({ onDiagnostic: quiet })
+    const bus = createBus({ transports: [], onDiagnostic: quiet })
     const sink = new Sink()
     bus.subscribe(TOPIC, (event) => {
       sink.sum += event.data

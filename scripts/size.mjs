@@ -9,7 +9,8 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 
 /** entry → limit in bytes, min+gzip. */
 const LIMITS = {
-  crossbus: { file: 'src/index.ts', limit: 7168 },
+  crossbus: { file: 'src/index.ts', limit: 10752 },
+  'crossbus/transports': { file: 'src/transports/index.ts', limit: 3072 },
 }
 
 const results = []

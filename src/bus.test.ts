@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { createBus, CrossbusError, type BusEvent } from './index.js'
+import { CrossbusError, type BusEvent } from './index.js'
 import { SLICE_MS } from './dispatcher.js'
-import { deferred, diagnostics, microtasks, recorder } from './test-helpers.js'
+import { deferred, diagnostics, microtasks, recorder, localBus } from './test-helpers.js'
 
 function codeOf(run: () => unknown): string | undefined {
   try {
@@ -18,7 +18,7 @@ afterEach(() => {
 
 describe('publish()', () => {
   test('returns a receipt at once and never calls a handler inside the call', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const seen = recorder()
     bus.subscribe('cart.updated', seen.handler)
     const receipt = bus.publish('cart.updated', { items: 1 })
@@ -30,7 +30,7 @@ describe('publish()', () => {
   })
 
   test('delivers in publish order, with strictly increasing seq and unique ids', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const seen = recorder<number>()
     bus.subscribe('n', seen.handler)
     for (let index = 0; index < 500; index++) bus.publish('n', index)
@@ -41,7 +41,7 @@ describe('publish()', () => {
   })
 
   test('gives a frozen envelope whose data is shared by reference between subscribers', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const first = recorder()
     const second = recorder()
     bus.subscribe('a.b', first.handler)
@@ -64,7 +64,7 @@ describe('publish()', () => {
   })
 
   test('copy: true gives a subscription its own structuredClone of the data', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const shared = recorder()
     const copied = recorder()
     bus.subscribe('a', shared.handler)
@@ -80,7 +80,7 @@ describe('publish()', () => {
   })
 
   test('routes by NATS wildcards', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const star = recorder()
     const tail = recorder()
     const all = recorder()
@@ -100,13 +100,13 @@ describe('publish()', () => {
     ['a..b', 'a malformed topic'],
     ['$reply.x', 'a reserved topic'],
   ])('throws INVALID_TOPIC synchronously for %j (%s)', (topic) => {
-    const bus = createBus()
+    const bus = localBus()
     expect(codeOf(() => bus.publish(topic, 1))).toBe('INVALID_TOPIC')
     expect(bus.stats().published).toBe(0)
   })
 
   test('throws INVALID_TOPIC synchronously for a malformed pattern in every subscribing method', () => {
-    const bus = createBus()
+    const bus = localBus()
     const noop = (): void => {}
     expect(codeOf(() => bus.subscribe('a.>.b', noop))).toBe('INVALID_TOPIC')
     expect(codeOf(() => bus.process('a b', noop))).toBe('INVALID_TOPIC')
@@ -117,30 +117,30 @@ describe('publish()', () => {
   })
 
   test('throws TypeError for wrong argument types', () => {
-    const bus = createBus()
+    const bus = localBus()
     expect(() => bus.subscribe('a', 'nope' as never)).toThrow(TypeError)
     expect(() => bus.subscribe('a', () => {}, { capacity: 0 })).toThrow(TypeError)
     expect(() => bus.subscribe('a', () => {}, { overflow: 'drop-all' as never })).toThrow(TypeError)
-    expect(() => createBus({ capacity: 1.5 })).toThrow(TypeError)
+    expect(() => localBus({ capacity: 1.5 })).toThrow(TypeError)
     expect(() => bus.process('a', () => {}, { retry: { attempts: 0 } })).toThrow(TypeError)
   })
 
   test('validate: true refuses data that cannot be structured-cloned with NOT_CLONEABLE', () => {
-    const validating = createBus({ validate: true })
+    const validating = localBus({ validate: true })
     expect(codeOf(() => validating.publish('a', { callback: () => {} }))).toBe('NOT_CLONEABLE')
     expect(codeOf(() => validating.publish('a', { fine: [1, new Date()] }))).toBeUndefined()
-    const plain = createBus()
+    const plain = localBus()
     expect(codeOf(() => plain.publish('a', { callback: () => {} }))).toBeUndefined()
   })
 
   test('durable features throw NO_STORE without a store', () => {
-    const bus = createBus()
+    const bus = localBus()
     expect(codeOf(() => bus.publish('a', 1, { durable: true }))).toBe('NO_STORE')
     expect(codeOf(() => bus.subscribe('a', () => {}, { durable: 'worker' }))).toBe('NO_STORE')
   })
 
   test('works with detached methods', async () => {
-    const { publish, subscribe, stats } = createBus()
+    const { publish, subscribe, stats } = localBus()
     const seen = recorder()
     subscribe('a', seen.handler)
     publish('a', 1)
@@ -149,7 +149,7 @@ describe('publish()', () => {
   })
 
   test('a handler may publish, subscribe and unsubscribe while events are being delivered', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const late = recorder()
     const echoes = recorder()
     let victim: { unsubscribe(): void } | undefined
@@ -179,7 +179,7 @@ describe('publish()', () => {
 describe('bounded queues', () => {
   test('drop-newest keeps the queue and refuses the new event, counting and reporting the drops', async () => {
     const seen = diagnostics()
-    const bus = createBus({ onDiagnostic: seen.onDiagnostic })
+    const bus = localBus({ onDiagnostic: seen.onDiagnostic })
     const gate = deferred()
     const stalled: number[] = []
     const sub = bus.subscribe(
@@ -207,7 +207,7 @@ describe('bounded queues', () => {
   })
 
   test('drop-oldest evicts the head so the newest events survive', async () => {
-    const bus = createBus({ onDiagnostic: () => {} })
+    const bus = localBus({ onDiagnostic: () => {} })
     const seen = recorder<number>()
     bus.subscribe('n', seen.handler, { capacity: 3, overflow: 'drop-oldest' })
     for (let value = 1; value <= 6; value++) bus.publish('n', value)
@@ -219,7 +219,7 @@ describe('bounded queues', () => {
 
   test('a burst published in one task must fit in capacity: the default warning names the subscription and its capacity', async () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
-    const bus = createBus({ capacity: 10 })
+    const bus = localBus({ capacity: 10 })
     const seen = recorder()
     bus.subscribe('burst.*', seen.handler)
     for (let index = 0; index < 25; index++) bus.publish('burst.x', index)
@@ -235,7 +235,7 @@ describe('bounded queues', () => {
   })
 
   test('publish cost does not depend on a stalled subscriber: its queue never grows past capacity', () => {
-    const bus = createBus({ onDiagnostic: () => {} })
+    const bus = localBus({ onDiagnostic: () => {} })
     const sub = bus.subscribe('x', () => new Promise<void>(() => {}), { capacity: 100 })
     for (let index = 0; index < 10_000; index++) bus.publish('x', index)
     expect(sub.stats()).toMatchObject({ queued: 100, dropped: 9_900 })
@@ -245,7 +245,7 @@ describe('bounded queues', () => {
 describe('delivery isolation', () => {
   test('a throwing, a rejecting and a hanging handler harm no other subscription and no publisher', async () => {
     const seen = diagnostics()
-    const bus = createBus({ onDiagnostic: seen.onDiagnostic })
+    const bus = localBus({ onDiagnostic: seen.onDiagnostic })
     const throwing = bus.subscribe('t', () => {
       throw new Error('boom')
     })
@@ -262,7 +262,7 @@ describe('delivery isolation', () => {
   })
 
   test('an async handler is awaited before the same subscription gets its next event', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const log: string[] = []
     const gates = [deferred(), deferred()]
     const done = recorder()
@@ -286,7 +286,7 @@ describe('delivery isolation', () => {
   test('long bursts are drained in time slices, so the page gets turns between them', async () => {
     let fakeNow = 0
     vi.spyOn(performance, 'now').mockImplementation(() => (fakeNow += 1))
-    const bus = createBus({ capacity: 100_000 })
+    const bus = localBus({ capacity: 100_000 })
     const seen = recorder()
     bus.subscribe('burst', seen.handler)
     for (let index = 0; index < 20_000; index++) bus.publish('burst', index)
@@ -303,7 +303,7 @@ describe('delivery isolation', () => {
 
 describe('subscriptions', () => {
   test('unsubscribe() and Symbol.dispose stop delivery and discard what was queued', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const kept = recorder()
     const gone = recorder()
     const disposed = recorder()
@@ -323,7 +323,7 @@ describe('subscriptions', () => {
   })
 
   test('aborting the signal unsubscribes', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const controller = new AbortController()
     const seen = recorder()
     const other = recorder()
@@ -340,7 +340,7 @@ describe('subscriptions', () => {
   })
 
   test('stats() counts publishes, deliveries and lists subscriptions', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const seen = recorder()
     bus.subscribe('a.*', seen.handler, { capacity: 7 })
     bus.publish('a.b', 1)
@@ -363,7 +363,7 @@ describe('subscriptions', () => {
 
 describe('retain and last', () => {
   test('a late subscriber with last: true first gets the retained event of each matching topic', async () => {
-    const bus = createBus()
+    const bus = localBus()
     bus.publish('room.a', 'a1', { retain: true })
     bus.publish('room.a', 'a2', { retain: true })
     bus.publish('room.b', 'b1', { retain: true })
@@ -383,7 +383,7 @@ describe('retain and last', () => {
 
 describe('close()', () => {
   test('stops publish with CLOSED, delivers what was queued, and is idempotent', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const seen = recorder()
     bus.subscribe('a', async (event) => {
       await Promise.resolve()
@@ -401,16 +401,16 @@ describe('close()', () => {
   })
 
   test('Symbol.asyncDispose closes the bus', async () => {
-    let outer: ReturnType<typeof createBus> | undefined
+    let outer: ReturnType<typeof localBus> | undefined
     {
-      await using bus = createBus()
+      await using bus = localBus()
       outer = bus
     }
     expect(codeOf(() => outer?.publish('a', 1))).toBe('CLOSED')
   })
 
   test('flush() resolves when there is nothing to hand over', async () => {
-    const bus = createBus()
+    const bus = localBus()
     bus.publish('a', 1)
     await expect(bus.flush()).resolves.toBeUndefined()
   })

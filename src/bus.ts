@@ -5,7 +5,9 @@ import { createEventIds } from './event-id.js'
 import { CrossbusError, quote } from './errors.js'
 import type { Overflow } from './queue.js'
 import { resolveRetry, abortReason } from './retry.js'
+import { Network } from './network.js'
 import { Router } from './router.js'
+import { defaultTransports } from './transports/default.js'
 import {
   type Counters,
   type Handler,
@@ -127,9 +129,13 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   if (options === null || typeof options !== 'object') throw new TypeError('crossbus: createBus options must be an object')
   const defaultCapacity = checkCapacity('capacity', options.capacity, DEFAULT_CAPACITY)
   const defaultOverflow = checkOverflow(options.overflow, 'drop-newest')
-  const validate = options.validate ?? false
   const report = createReporter(options.onDiagnostic)
   const id = createId()
+  const name = options.name ?? 'crossbus'
+  if (typeof name !== 'string' || name.length === 0) throw new TypeError('crossbus: name must be a non-empty string')
+  const transports = options.transports ?? defaultTransports()
+  if (!Array.isArray(transports)) throw new TypeError('crossbus: transports must be an array')
+  const validate = options.validate ?? transports.length > 0
   const eventId = createEventIds(id)
   const counters: Counters = {
     published: 0,
@@ -152,6 +158,10 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   let seq = 0
   let closed = false
   let closing: Promise<void> | undefined
+  /** Retained-state requests to peers: ask number → the `last: true` subscription waiting. */
+  const retainedAsks = new Map<number, Subscriber>()
+  /** `last: true` subscriptions that found nothing retained here; asked again when a peer joins. */
+  const waitingForRetained = new Set<Subscriber>()
 
   // Date.now() costs as much as the rest of a publish; a burst in one task shares a reading.
   let clockTime = 0
@@ -177,10 +187,80 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     detach(subscriber) {
       router.remove(subscriber)
       replyers.delete(subscriber)
+      waitingForRetained.delete(subscriber)
+      network?.interestChanged()
     },
     publishInternal(topic, data, headers) {
-      emit(topic, data, headers, false, false)
+      emit(topic, data, headers, false, false, false)
     },
+  }
+
+  /** Links to other contexts; absent when there are no transports. */
+  const network: Network | undefined =
+    transports.length === 0
+      ? undefined
+      : new Network(
+          {
+            id,
+            name,
+            report,
+            count(field, amount = 1) {
+              counters[field] += amount
+            },
+            interest() {
+              const patterns = new Set<string>()
+              for (const subscriber of router.all()) if (!subscriber.local) patterns.add(subscriber.pattern)
+              const replies = new Set<string>()
+              for (const replyer of replyers) if (!replyer.local) replies.add(replyer.pattern)
+              return { patterns: [...patterns], replies: [...replies] }
+            },
+            deliver: deliverRemote,
+            retained(patterns) {
+              const found: BusEvent[] = []
+              for (const [topic, event] of retained) {
+                const tokens = router.tokens(topic)
+                if (patterns.some((pattern) => matchTokens(pattern, tokens))) found.push(event)
+              }
+              return found
+            },
+            isRetained: (event) => retained.size > 0 && retained.get(event.topic) === event,
+            answered(ask, event) {
+              if (!retained.has(event.topic)) retained.set(event.topic, event)
+              const subscriber = retainedAsks.get(ask)
+              if (subscriber !== undefined && subscriber.active) subscriber.offer(event)
+            },
+            peerJoined() {
+              for (const subscriber of waitingForRetained) askRetained(subscriber)
+            },
+          },
+          transports,
+        )
+
+  /** Asks peers for the retained events a `last: true` subscription should start from. */
+  function askRetained(subscriber: Subscriber): void {
+    if (network === undefined) return
+    waitingForRetained.add(subscriber)
+    retainedAsks.set(network.askRetained([subscriber.pattern]), subscriber)
+  }
+
+  /** An event from another context: to local subscriptions (not `local: true` ones); false for an invalid topic. */
+  function deliverRemote(event: BusEvent, retain: boolean): boolean {
+    let targets: readonly Subscriber[]
+    try {
+      targets = router.route(event.topic).targets
+    } catch {
+      return false
+    }
+    for (const target of targets) {
+      if (target.local) continue
+      target.offer(event)
+      if (target.single) {
+        router.remove(target)
+        network?.interestChanged()
+      }
+    }
+    if (retain) retained.set(event.topic, event)
+    return true
   }
 
   function ensureOpen(): void {
@@ -198,8 +278,15 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   }
 
   /** The one publish path: validated topic, bounded queues, never a handler call. */
-  function emit(topic: string, data: unknown, headers: Readonly<Record<string, string>>, retain: boolean, check: boolean): Receipt {
-    const { targets } = router.route(topic)
+  function emit(
+    topic: string,
+    data: unknown,
+    headers: Readonly<Record<string, string>>,
+    retain: boolean,
+    check: boolean,
+    local: boolean,
+  ): Receipt {
+    const { targets, tokens } = router.route(topic)
     if (check && validate) checkCloneable(topic, data)
     const eventSeq = ++seq
     counters.published++
@@ -223,13 +310,19 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       queue.push(event)
       queued++
       if (!target.scheduled) dispatcher.schedule(target)
-      if (target.single) router.remove(target)
+      if (target.single) {
+        router.remove(target)
+        network?.interestChanged()
+      }
     }
-    if (retain) {
-      retained.set(
-        topic,
-        event ?? new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false),
-      )
+    if (network !== undefined && !local && network.wants(topic, tokens)) {
+      event ??= new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false)
+      if (retain) retained.set(topic, event)
+      const sent = network.send(event, topic, tokens)
+      queued += sent.queued
+      dropped += sent.dropped
+    } else if (retain) {
+      retained.set(topic, event ?? new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false))
     }
     return new PublishReceipt(eventId, eventSeq, queued, dropped)
   }
@@ -244,13 +337,13 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   function publish(topic: string, data: unknown, publishOptions?: PublishOptions): Receipt {
     if (closed) ensureOpen()
     if (typeof topic === 'string' && topic.charCodeAt(0) === 36 /* $ */) checkPublishable(topic)
-    if (publishOptions === undefined) return emit(topic, data, NO_HEADERS, false, true)
+    if (publishOptions === undefined) return emit(topic, data, NO_HEADERS, false, true, false)
     if (publishOptions.durable === true) {
       router.route(topic)
       throw new CrossbusError('NO_STORE', 'durable publish needs a store: pass createBus({ store })')
     }
     const headers = publishOptions.headers === undefined ? NO_HEADERS : Object.freeze({ ...publishOptions.headers })
-    return emit(topic, data, headers, publishOptions.retain === true, true)
+    return emit(topic, data, headers, publishOptions.retain === true, true, publishOptions.local === true)
   }
 
   /** Shared set-up of every kind of subscription: validation, signal, routing, retained events. */
@@ -282,15 +375,22 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       return subscriber
     }
     router.add(subscriber)
+    network?.interestChanged()
     if (signal !== undefined) {
       const onAbort = (): void => subscriber.unsubscribe(abortReason(signal))
       signal.addEventListener('abort', onAbort, { once: true })
       subscriber.onEnd(() => signal.removeEventListener('abort', onAbort))
     }
     if (subscribeOptions?.last === true) {
+      let found = false
       for (const [topic, event] of retained) {
-        if (matchTokens(tokens, router.tokens(topic))) subscriber.offer(event)
+        if (matchTokens(tokens, router.tokens(topic))) {
+          subscriber.offer(event)
+          found = true
+        }
       }
+      // Nothing here: ask the peers, now and whenever one joins, until one answers.
+      if (!found && !subscriber.local) askRetained(subscriber)
     }
     return subscriber
   }
@@ -408,21 +508,24 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       return Promise.resolve()
         .then(() => handler(event))
         .then(
-          (value) => emit(replyTo, value, NO_HEADERS, false, false),
+          (value) => emit(replyTo, value, NO_HEADERS, false, false, false),
           (error: unknown) => {
-            emit(replyTo, error, Object.freeze({ [REPLY_ERROR_HEADER]: error instanceof Error ? error.message : String(error) }), false, false)
+            emit(replyTo, error, Object.freeze({ [REPLY_ERROR_HEADER]: error instanceof Error ? error.message : String(error) }), false, false, false)
             throw error
           },
         )
     }
     const subscriber = attach(pattern, subscribeOptions, (settings) => new HandlerSubscriber(host, settings, answer))
-    if (subscriber.active) replyers.add(subscriber)
+    if (subscriber.active) {
+      replyers.add(subscriber)
+      network?.interestChanged()
+    }
     return toSubscription(subscriber)
   }
 
   function hasResponder(topicTokens: readonly string[]): boolean {
     for (const replyer of replyers) if (matchTokens(replyer.tokens, topicTokens)) return true
-    return false
+    return network?.hasResponder(topicTokens) ?? false
   }
 
   function openInbox(): void {
@@ -453,7 +556,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       openInbox()
       const replyTo = `$reply.${id}.${++requestSeq}`
       pendingRequests.set(replyTo, { resolve, reject })
-      emit(topic, data, Object.freeze({ [REPLY_TO_HEADER]: replyTo }), false, true)
+      emit(topic, data, Object.freeze({ [REPLY_TO_HEADER]: replyTo }), false, true, false)
       return () => pendingRequests.delete(replyTo)
     })
   }
@@ -465,14 +568,21 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       dropped += subscriber.dropped
       if (!subscriber.internal) subscriptions.push(subscriber.stats())
     }
-    return { ...counters, dropped, subscriptions, transports: [], peers: 0 }
+    return {
+      ...counters,
+      dropped,
+      subscriptions,
+      transports: network?.stats() ?? [],
+      peers: network?.peers().length ?? 0,
+    }
   }
 
   function peers(): PeerInfo[] {
-    return []
+    return network?.peers() ?? []
   }
 
   function flush(): Promise<void> {
+    network?.flush()
     return RESOLVED
   }
 
@@ -492,6 +602,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       for (const subscriber of router.all()) if (subscriber instanceof StreamSubscriber) subscriber.end()
       await dispatcher.whenIdle()
       for (const subscriber of router.all()) if (!(subscriber instanceof StreamSubscriber)) subscriber.unsubscribe(reason)
+      network?.close()
     })()
     return closing
   }

@@ -26,8 +26,8 @@ export interface Transport {
   readonly overflow?: Overflow
   /** Events per message at most. Default 512. */
   readonly batch?: number
-  /** Opens the wire; called once by the bus. */
-  open(): Endpoint
+  /** Opens the wire; called once by the bus, with its name and id. */
+  open(context: { readonly name: string; readonly id: string }): Endpoint
 }
 
 export const DEFAULT_LINK_CAPACITY = 8192
@@ -53,6 +53,8 @@ export interface LinkHost {
   answerRetained(link: Link, from: string, patterns: readonly string[], ask: number): void
   /** Whether an outgoing event is its topic's retained one. */
   isRetained(event: BusEvent): boolean
+  /** A new neighbor said hello. */
+  peerJoined(link: Link): void
 }
 
 export interface KnownRecord extends RouteRecord {
@@ -133,7 +135,7 @@ export class Link {
     this.queue = new BoundedQueue(transport.capacity ?? DEFAULT_LINK_CAPACITY)
     this.overflow = transport.overflow ?? 'drop-newest'
     this.batch = transport.batch ?? DEFAULT_BATCH
-    this.#endpoint = transport.open()
+    this.#endpoint = transport.open({ name: host.name, id: host.id })
     this.#credit = this.#endpoint.kind === 'point' ? INITIAL_CREDIT : Number.POSITIVE_INFINITY
     this.#endpoint.listen(
       (message) => this.#handle(message),
@@ -382,6 +384,7 @@ export class Link {
           this.#host.report({ type: 'peer-join', transport: this.name, message: `crossbus: peer ${frame.from} joined on ${this.name}` })
         }
         if (changed) this.#routesChanged()
+        if (known === undefined) this.#host.peerJoined(this)
         if (frame.ask === true || known === undefined) this.announce(false, true)
         return
       }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
-import { createBus, CrossbusError, type BusEvent } from './index.js'
-import { deferred, diagnostics, recorder } from './test-helpers.js'
+import { CrossbusError, type BusEvent } from './index.js'
+import { deferred, diagnostics, recorder, localBus } from './test-helpers.js'
 
 beforeEach(() => {
   vi.useFakeTimers()
@@ -14,7 +14,7 @@ const noJitter = { jitter: false }
 describe('process()', () => {
   test('retries a failing handler with exponential backoff on timers, then succeeds', async () => {
     const seen = diagnostics()
-    const bus = createBus({ onDiagnostic: seen.onDiagnostic })
+    const bus = localBus({ onDiagnostic: seen.onDiagnostic })
     const attempts: { attempt: number; at: number }[] = []
     const done = deferred()
     const start = Date.now()
@@ -49,7 +49,7 @@ describe('process()', () => {
   })
 
   test('times out an attempt: its signal aborts with TIMEOUT even when the handler ignores it', async () => {
-    const bus = createBus({ onDiagnostic: () => {} })
+    const bus = localBus({ onDiagnostic: () => {} })
     const signals: AbortSignal[] = []
     const dead = deferred<{ event: BusEvent; error: unknown }>()
     bus.process(
@@ -77,7 +77,7 @@ describe('process()', () => {
   })
 
   test('dead-letters to a topic with the original data and x-crossbus-* headers', async () => {
-    const bus = createBus({ onDiagnostic: () => {} })
+    const bus = localBus({ onDiagnostic: () => {} })
     const letters = recorder()
     bus.subscribe('dead.jobs', letters.handler)
     bus.process(
@@ -102,7 +102,7 @@ describe('process()', () => {
 
   test('without deadLetter, a spent event becomes a dead-letter diagnostic', async () => {
     const seen = diagnostics()
-    const bus = createBus({ onDiagnostic: seen.onDiagnostic })
+    const bus = localBus({ onDiagnostic: seen.onDiagnostic })
     bus.process('x', () => Promise.reject(new Error('no')), { retry: { attempts: 1 } })
     bus.publish('x', 1)
     await vi.waitFor(() => expect(seen.of('dead-letter')).toHaveLength(1))
@@ -111,7 +111,7 @@ describe('process()', () => {
   })
 
   test('runs up to `concurrency` events at once, starting them in order', async () => {
-    const bus = createBus()
+    const bus = localBus()
     let running = 0
     let peak = 0
     const started: number[] = []
@@ -142,7 +142,7 @@ describe('process()', () => {
 
   test('aborting one processor stops only that processor: its attempt aborts and its backoff wait ends', async () => {
     const seen = diagnostics()
-    const bus = createBus({ onDiagnostic: seen.onDiagnostic })
+    const bus = localBus({ onDiagnostic: seen.onDiagnostic })
     const controller = new AbortController()
     let attempts = 0
     bus.process(
@@ -171,7 +171,7 @@ describe('process()', () => {
   })
 
   test('an in-flight attempt sees its signal abort when the processor is unsubscribed', async () => {
-    const bus = createBus({ onDiagnostic: () => {} })
+    const bus = localBus({ onDiagnostic: () => {} })
     const aborted = deferred<unknown>()
     const sub = bus.process('task', (_event, { signal }) => {
       signal.addEventListener('abort', () => aborted.resolve(signal.reason))
@@ -187,7 +187,7 @@ describe('process()', () => {
 
   test('close() aborts running attempts with CLOSED and drops what processors had queued, counted', async () => {
     const seen = diagnostics()
-    const bus = createBus({ onDiagnostic: seen.onDiagnostic })
+    const bus = localBus({ onDiagnostic: seen.onDiagnostic })
     const reasons: unknown[] = []
     bus.process('task', (_event, { signal }) => {
       return new Promise<void>((_resolve, reject) => {
@@ -208,7 +208,7 @@ describe('process()', () => {
   })
 
   test('validates its options', () => {
-    const bus = createBus()
+    const bus = localBus()
     expect(() => bus.process('a', () => {}, { concurrency: 0 })).toThrow(TypeError)
     expect(() => bus.process('a', () => {}, { timeout: -1 })).toThrow(TypeError)
     expect(() => bus.process('a', () => {}, { deadLetter: 'bad topic' })).toThrow(CrossbusError)

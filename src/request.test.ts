@@ -1,10 +1,9 @@
 import { describe, expect, test, vi } from 'vitest'
-import { createBus } from './index.js'
-import { recorder } from './test-helpers.js'
+import { recorder, localBus } from './test-helpers.js'
 
 describe('request() and reply()', () => {
   test('resolves with the reply handler’s return value, sync or async', async () => {
-    const bus = createBus()
+    const bus = localBus()
     bus.reply('math.double', (event) => (event.data as number) * 2)
     bus.reply('math.slow', async (event) => {
       await Promise.resolve()
@@ -15,7 +14,7 @@ describe('request() and reply()', () => {
   })
 
   test('fails at once with NO_RESPONDERS when no reply handler matches', async () => {
-    const bus = createBus()
+    const bus = localBus()
     bus.subscribe('math.double', () => {})
     bus.reply('other.*', () => 1)
     await expect(bus.request('math.double', 1)).rejects.toMatchObject({ code: 'NO_RESPONDERS' })
@@ -24,7 +23,7 @@ describe('request() and reply()', () => {
   test('fails with TIMEOUT when no reply comes in time (default 5000 ms)', async () => {
     vi.useFakeTimers()
     try {
-      const bus = createBus()
+      const bus = localBus()
       bus.reply('hang', () => new Promise(() => {}))
       const pending = bus.request('hang', 1)
       const check = expect(pending).rejects.toMatchObject({ code: 'TIMEOUT' })
@@ -41,7 +40,7 @@ describe('request() and reply()', () => {
   })
 
   test('rejects with the reply handler’s error', async () => {
-    const bus = createBus({ onDiagnostic: () => {} })
+    const bus = localBus({ onDiagnostic: () => {} })
     bus.reply('fail', () => {
       throw new RangeError('out of range')
     })
@@ -49,7 +48,7 @@ describe('request() and reply()', () => {
   })
 
   test('rejects with ABORTED when its signal aborts, and with CLOSED when the bus closes', async () => {
-    const bus = createBus()
+    const bus = localBus()
     bus.reply('hang', () => new Promise(() => {}))
     const controller = new AbortController()
     const aborted = bus.request('hang', 1, { signal: controller.signal })
@@ -61,7 +60,7 @@ describe('request() and reply()', () => {
   })
 
   test('the first reply wins and reply traffic stays off wildcard subscribers', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const everything = recorder()
     bus.subscribe('>', everything.handler)
     bus.reply('who', () => 'first')
@@ -75,7 +74,7 @@ describe('request() and reply()', () => {
   })
 
   test('a reply handler also receives plain publishes, whose result goes nowhere', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const calls: unknown[] = []
     bus.reply('ask', (event) => {
       calls.push(event.data)

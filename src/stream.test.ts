@@ -1,10 +1,10 @@
 import { describe, expect, test, vi } from 'vitest'
-import { createBus, type BusEvent } from './index.js'
-import { microtasks } from './test-helpers.js'
+import type { BusEvent } from './index.js'
+import { microtasks, localBus } from './test-helpers.js'
 
 describe('stream()', () => {
   test('yields matching events in order through for await', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const received: unknown[] = []
     const reading = (async () => {
       for await (const event of bus.stream('feed.*')) {
@@ -24,7 +24,7 @@ describe('stream()', () => {
   })
 
   test('is bounded like any subscription: an unread stream drops by its overflow policy', async () => {
-    const bus = createBus({ onDiagnostic: () => {} })
+    const bus = localBus({ onDiagnostic: () => {} })
     const stream = bus.stream('n', { capacity: 2, overflow: 'drop-oldest' })
     for (let value = 1; value <= 5; value++) bus.publish('n', value)
     expect(bus.stats().subscriptions[0]).toMatchObject({ queued: 2, dropped: 3 })
@@ -34,7 +34,7 @@ describe('stream()', () => {
   })
 
   test('ends at once when its signal aborts', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const controller = new AbortController()
     const stream = bus.stream('n', { signal: controller.signal })
     const pending = stream.next()
@@ -45,7 +45,7 @@ describe('stream()', () => {
   })
 
   test('ends after what is queued when the bus closes', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const stream = bus.stream('n')
     bus.publish('n', 1)
     bus.publish('n', 2)
@@ -56,7 +56,7 @@ describe('stream()', () => {
   })
 
   test('hands events to concurrent next() calls in order', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const stream = bus.stream('n')
     const first = stream.next()
     const second = stream.next()
@@ -70,7 +70,7 @@ describe('stream()', () => {
 
 describe('once()', () => {
   test('resolves with the first matching event and unsubscribes', async () => {
-    const bus = createBus()
+    const bus = localBus()
     const next = bus.once('ready.*')
     bus.publish('ready.db', 1)
     bus.publish('ready.cache', 2)
@@ -82,7 +82,7 @@ describe('once()', () => {
   test('rejects with TIMEOUT, ABORTED or CLOSED', async () => {
     vi.useFakeTimers()
     try {
-      const bus = createBus()
+      const bus = localBus()
       const timedOut = bus.once('never', { timeout: 100 })
       const check = expect(timedOut).rejects.toMatchObject({ code: 'TIMEOUT' })
       await vi.advanceTimersByTimeAsync(100)

@@ -1,4 +1,5 @@
-import type { BusEvent, Diagnostic } from './types.js'
+import { createBus } from './bus.js'
+import type { Bus, BusEvent, BusOptions, Diagnostic } from './types.js'
 
 /** A promise with its resolve exposed. */
 export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
@@ -50,4 +51,9 @@ export function diagnostics(): { list: Diagnostic[]; onDiagnostic: (diagnostic: 
 /** Lets every queued microtask run (the bus delivers in a microtask after the publishing task). */
 export async function microtasks(rounds = 10): Promise<void> {
   for (let round = 0; round < rounds; round++) await Promise.resolve()
+}
+
+/** A bus with no links: unit tests of the core must not hear buses of other test files (BroadcastChannel crosses worker_threads). */
+export function localBus(options: BusOptions = {}): Bus {
+  return createBus({ transports: [], ...options })
 }

@@ -1,8 +1,9 @@
 import type { ErrorCode } from './errors.js'
 import type { Overflow } from './queue.js'
 import type { RetryOptions } from './retry.js'
+import type { Endpoint, Transport } from './link.js'
 
-export type { ErrorCode, Overflow, RetryOptions }
+export type { Endpoint, ErrorCode, Overflow, RetryOptions, Transport }
 
 /** Topic → payload map of a typed bus. The untyped bus uses `Record<string, unknown>`. */
 export type EventMap = Record<string, unknown>
@@ -231,6 +232,8 @@ export interface Diagnostic {
 export interface BusOptions {
   /** Contexts with the same name share events. Default 'crossbus'. */
   name?: string
+  /** Links to other contexts. Default: [broadcastChannel()] where BroadcastChannel really delivers, else []. */
+  transports?: readonly Transport[]
   /** Default queue capacity of a subscription. Default 1024. */
   capacity?: number
   /** Default overflow policy. Default 'drop-newest'. */

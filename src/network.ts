@@ -1,0 +1,224 @@
+import { Envelope } from './envelope.js'
+import { Link, type LinkHost, type Transport } from './link.js'
+import { parsePattern } from './topic.js'
+import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
+import type { RouteRecord, WireEvent } from './wire.js'
+
+/** Seqs remembered per source to recognise an event that arrives twice (over two paths). */
+const DEDUPE_WINDOW = 4096
+/** Sources remembered before the oldest are forgotten. */
+const MAX_SOURCES = 1024
+
+/** What the network needs from its bus. */
+export interface NetworkHost {
+  readonly id: string
+  readonly name: string
+  report(diagnostic: Diagnostic): void
+  count(field: 'dropped' | 'rejected' | 'received', amount?: number): void
+  /** This context's own interest: subscription patterns and reply patterns. */
+  interest(): { patterns: string[]; replies: string[] }
+  /** Delivers an event from another context to local subscriptions; returns false when its topic is invalid. */
+  deliver(event: BusEvent, retain: boolean): boolean
+  /** Retained events of this context matching one of the patterns. */
+  retained(patterns: readonly (readonly string[])[]): BusEvent[]
+  isRetained(event: BusEvent): boolean
+  /** Delivers an answer to a retained-state request. */
+  answered(ask: number, event: BusEvent): void
+  /** A peer joined some link. */
+  peerJoined(): void
+}
+
+/** Recently seen seqs of one source. */
+interface SeenWindow {
+  high: number
+  seqs: Set<number>
+}
+
+/**
+ * The bus's side of every link: announces what this context (and what it
+ * relays for) wants, sends each event only on links where someone wants it,
+ * relays between links, and drops events that arrive twice.
+ */
+export class Network implements LinkHost {
+  readonly id: string
+  readonly name: string
+  readonly links: Link[] = []
+  readonly #host: NetworkHost
+  #version = 0
+  #own: RouteRecord
+  #announceScheduled = false
+  #seen = new Map<string, SeenWindow>()
+  #asks = 0
+
+  constructor(host: NetworkHost, transports: readonly Transport[]) {
+    this.#host = host
+    this.id = host.id
+    this.name = host.name
+    this.#own = this.#record()
+    for (const transport of transports) this.links.push(new Link(this, transport))
+  }
+
+  // ---- LinkHost ----
+
+  report(diagnostic: Diagnostic): void {
+    this.#host.report(diagnostic)
+  }
+
+  count(field: 'dropped' | 'rejected', amount = 1): void {
+    this.#host.count(field, amount)
+  }
+
+  routesFor(link: Link): RouteRecord[] {
+    const routes = new Map<string, RouteRecord>([[this.id, this.#own]])
+    for (const other of this.links) {
+      if (other === link) continue
+      for (const [id, record] of other.records()) {
+        const known = routes.get(id)
+        if (id !== this.id && (known === undefined || known.version < record.version)) {
+          routes.set(id, { id, version: record.version, patterns: record.patterns, replies: record.replies })
+        }
+      }
+    }
+    return [...routes.values()].sort((a, b) => (a.id < b.id ? -1 : 1))
+  }
+
+  routesChanged(): void {
+    this.#scheduleAnnounce()
+  }
+
+  peerJoined(): void {
+    this.#host.peerJoined()
+  }
+
+  isRetained(event: BusEvent): boolean {
+    return this.#host.isRetained(event)
+  }
+
+  receive(link: Link, events: readonly WireEvent[], answers: number | undefined): void {
+    for (const wire of events) {
+      if (this.#isDuplicate(wire.source, wire.seq)) continue
+      const event = new Envelope(wire.id, wire.topic, wire.data, wire.source, wire.seq, wire.time, Object.freeze({ ...wire.headers }), false)
+      if (answers !== undefined) {
+        this.#host.answered(answers, event)
+        continue
+      }
+      if (!this.#host.deliver(event, wire.retain === true)) {
+        link.rejected++
+        this.#host.count('rejected')
+        this.#host.report({ type: 'bad-frame', transport: link.name, topic: wire.topic, message: `crossbus: ${link.name} refused an event with an invalid topic` })
+        continue
+      }
+      this.#host.count('received')
+      this.send(event, wire.topic, undefined, link)
+    }
+  }
+
+  answerRetained(link: Link, from: string, patterns: readonly string[], ask: number): void {
+    const parsed: string[][] = []
+    for (const pattern of patterns) {
+      try {
+        parsed.push(parsePattern(pattern))
+      } catch {
+        // Ignore a malformed pattern from a peer.
+      }
+    }
+    const events = this.#host.retained(parsed)
+    if (events.length > 0) link.answer(from, events, ask)
+  }
+
+  // ---- bus side ----
+
+  /** Hands an event to every link (but `except`) behind which someone wants it. */
+  send(event: BusEvent, topic: string, tokens: readonly string[] | undefined, except?: Link): { queued: number; dropped: number } {
+    let queued = 0
+    let dropped = 0
+    for (const link of this.links) {
+      if (link === except || link.neighbors.size === 0) continue
+      if (!link.wants(topic, tokens ?? topic.split('.'))) continue
+      if (link.enqueue(event)) queued++
+      else dropped++
+    }
+    return { queued, dropped }
+  }
+
+  /** True when some link has a context that wants `topic` (so the event must be built). */
+  wants(topic: string, tokens: readonly string[]): boolean {
+    for (const link of this.links) if (link.neighbors.size > 0 && link.wants(topic, tokens)) return true
+    return false
+  }
+
+  /** Local subscriptions changed: re-announce at the end of the task. */
+  interestChanged(): void {
+    this.#own = this.#record()
+    this.#scheduleAnnounce()
+  }
+
+  /** Does a context behind some link answer requests on this topic? */
+  hasResponder(tokens: readonly string[]): boolean {
+    return this.links.some((link) => link.answers(tokens))
+  }
+
+  /** Asks every peer for its retained events matching `patterns`; answers go to `answered(ask, …)`. */
+  askRetained(patterns: readonly string[]): number {
+    const ask = ++this.#asks
+    for (const link of this.links) if (link.neighbors.size > 0) link.askRetained(patterns, ask)
+    return ask
+  }
+
+  /** Every context reachable through some link, with the link it is reached by. */
+  peers(): PeerInfo[] {
+    const peers = new Map<string, PeerInfo>()
+    for (const link of this.links) {
+      for (const neighbor of link.neighbors.values()) {
+        for (const id of neighbor.records.keys()) {
+          if (id !== this.id && !peers.has(id)) peers.set(id, { id, transport: link.name, lastSeen: neighbor.lastSeen })
+        }
+      }
+    }
+    return [...peers.values()]
+  }
+
+  stats(): TransportStats[] {
+    return this.links.map((link) => link.stats())
+  }
+
+  flush(): void {
+    for (const link of this.links) link.flush()
+  }
+
+  close(): void {
+    for (const link of this.links) link.close()
+  }
+
+  #record(): RouteRecord {
+    const { patterns, replies } = this.#host.interest()
+    return { id: this.id, version: ++this.#version, patterns, replies }
+  }
+
+  #scheduleAnnounce(): void {
+    if (this.#announceScheduled) return
+    this.#announceScheduled = true
+    queueMicrotask(() => {
+      this.#announceScheduled = false
+      for (const link of this.links) link.announce()
+    })
+  }
+
+  /** Remembers (source, seq); true when it was seen before. */
+  #isDuplicate(source: string, seq: number): boolean {
+    let window = this.#seen.get(source)
+    if (window === undefined) {
+      if (this.#seen.size >= MAX_SOURCES) this.#seen.delete(this.#seen.keys().next().value as string)
+      window = { high: 0, seqs: new Set() }
+      this.#seen.set(source, window)
+    }
+    if (seq <= window.high - DEDUPE_WINDOW || window.seqs.has(seq)) return true
+    window.seqs.add(seq)
+    if (seq > window.high) window.high = seq
+    if (window.seqs.size > 2 * DEDUPE_WINDOW) {
+      for (const old of window.seqs) if (old <= window.high - DEDUPE_WINDOW) window.seqs.delete(old)
+    }
+    return false
+  }
+}
+

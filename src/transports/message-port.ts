@@ -1,0 +1,189 @@
+import type { Endpoint, Transport } from '../link.js'
+import type { LinkOptions } from './broadcast-channel.js'
+
+export interface MessagePortOptions extends LinkOptions {
+  /** Allowed origins of a Window target (required for one): messages from any other origin are refused. */
+  origin?: string | readonly string[]
+}
+
+type Listener = (event: { data: unknown; origin?: string; source?: unknown }) => void
+
+/** Anything with postMessage and message events: MessagePort, Worker, a worker's self, SharedWorker's port. */
+interface EventPort {
+  postMessage(message: unknown): void
+  addEventListener(type: 'message' | 'messageerror', listener: Listener): void
+  removeEventListener(type: 'message' | 'messageerror', listener: Listener): void
+  start?(): void
+  close?(): void
+}
+
+/** Node's worker_threads Worker and MessagePort (EventEmitter side). */
+interface EmitterPort {
+  postMessage(message: unknown): void
+  on(type: 'message' | 'messageerror', listener: (data: unknown) => void): unknown
+  off(type: 'message' | 'messageerror', listener: (data: unknown) => void): unknown
+}
+
+/** A Window (a frame's contentWindow, window.parent, an opener): postMessage with a target origin. */
+interface WindowTarget {
+  readonly window: unknown
+  postMessage(message: unknown, targetOrigin: string): void
+}
+
+/** navigator.serviceWorker in a page. */
+interface ServiceWorkerContainerLike {
+  readonly controller: { postMessage(message: unknown): void } | null
+  readonly ready: Promise<{ active: { postMessage(message: unknown): void } | null }>
+  addEventListener(type: 'message', listener: Listener): void
+  removeEventListener(type: 'message', listener: Listener): void
+  startMessages?(): void
+}
+
+/** A service worker's own global scope. */
+interface ServiceWorkerScopeLike {
+  readonly clients: { matchAll(options: { includeUncontrolled: boolean }): Promise<readonly { postMessage(message: unknown): void }[]> }
+  addEventListener(type: 'message', listener: Listener): void
+  removeEventListener(type: 'message', listener: Listener): void
+}
+
+export type MessagePortTarget = EventPort | EmitterPort | WindowTarget | ServiceWorkerContainerLike | ServiceWorkerScopeLike
+
+const isWindow = (target: object): target is WindowTarget => 'window' in target && (target as WindowTarget).window === target
+const isServiceWorkerContainer = (target: object): target is ServiceWorkerContainerLike => 'controller' in target && 'ready' in target
+const isServiceWorkerScope = (target: object): target is ServiceWorkerScopeLike => 'clients' in target && 'registration' in target
+const isEventPort = (target: object): target is EventPort => typeof (target as EventPort).addEventListener === 'function'
+
+/**
+ * A point-to-point link with credit-based flow control, over anything that has
+ * postMessage: a MessagePort, a Worker (page side) or a worker's `self`
+ * (worker side), a SharedWorker's port, a Node worker_threads Worker or port,
+ * a cross-origin Window (with `origin`), `navigator.serviceWorker` in a page
+ * or a service worker's `self` (postMessage wakes a stopped service worker).
+ *
+ * @example
+ * const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' })
+ * const bus = createBus({ transports: [broadcastChannel(), messagePort(worker)] })
+ */
+export function messagePort(target: MessagePortTarget, options: MessagePortOptions = {}): Transport {
+  if (target === null || typeof target !== 'object' || typeof (target as { postMessage?: unknown }).postMessage !== 'function') {
+    if (!(typeof target === 'object' && target !== null && (isServiceWorkerContainer(target) || isServiceWorkerScope(target)))) {
+      throw new TypeError('crossbus: messagePort() needs a MessagePort, Worker, Window or anything with postMessage')
+    }
+  }
+  const { origin, ...link } = options
+  const origins = origin === undefined ? [] : typeof origin === 'string' ? [origin] : [...origin]
+  if (isWindow(target) && origins.length === 0) {
+    throw new TypeError('crossbus: messagePort(window) needs `origin`: the origins allowed to talk to this bus')
+  }
+  return { name: 'message-port', ...link, open: () => openEndpoint(target, origins) }
+}
+
+function openEndpoint(target: MessagePortTarget, origins: readonly string[]): Endpoint {
+  if (isWindow(target)) return windowEndpoint(target, origins)
+  if (isServiceWorkerContainer(target)) return serviceWorkerPageEndpoint(target)
+  if (isServiceWorkerScope(target)) return serviceWorkerScopeEndpoint(target)
+  if (isEventPort(target)) {
+    let listener: Listener | undefined
+    let failure: Listener | undefined
+    return {
+      kind: 'point',
+      post: (message) => target.postMessage(message),
+      listen(receive, reject) {
+        listener = (event) => receive(event.data)
+        failure = () => reject('a message could not be deserialized')
+        target.addEventListener('message', listener)
+        target.addEventListener('messageerror', failure)
+        target.start?.()
+      },
+      close() {
+        if (listener !== undefined) target.removeEventListener('message', listener)
+        if (failure !== undefined) target.removeEventListener('messageerror', failure)
+        // Close a port we were handed (its other side sees no more messages); never a Worker or a scope.
+        if (typeof target.close === 'function' && 'start' in target) target.close()
+      },
+    }
+  }
+  const emitter = target as EmitterPort
+  let listener: ((data: unknown) => void) | undefined
+  return {
+    kind: 'point',
+    post: (message) => emitter.postMessage(message),
+    listen(receive) {
+      listener = receive
+      emitter.on('message', listener)
+    },
+    close() {
+      if (listener !== undefined) emitter.off('message', listener)
+    },
+  }
+}
+
+/** A Window: post with the peer's origin, accept only the allowed origins, and only from that window. */
+function windowEndpoint(target: WindowTarget, origins: readonly string[]): Endpoint {
+  const scope = globalThis as unknown as EventPort
+  // Until the peer speaks, post to each allowed origin (the browser delivers only to the matching one).
+  let peerOrigin: string | undefined
+  let listener: Listener | undefined
+  return {
+    kind: 'point',
+    post(message) {
+      if (peerOrigin !== undefined) target.postMessage(message, peerOrigin)
+      else for (const allowed of origins) target.postMessage(message, allowed)
+    },
+    listen(receive, reject) {
+      listener = (event) => {
+        if (event.source !== target) return
+        if (event.origin === undefined || !origins.includes(event.origin)) {
+          reject(`message from origin ${String(event.origin)}, which is not allowed`)
+          return
+        }
+        peerOrigin = event.origin
+        receive(event.data)
+      }
+      scope.addEventListener('message', listener)
+    },
+    close() {
+      if (listener !== undefined) scope.removeEventListener('message', listener)
+    },
+  }
+}
+
+/** A page's link to its service worker: postMessage wakes it; replies come on navigator.serviceWorker. */
+function serviceWorkerPageEndpoint(container: ServiceWorkerContainerLike): Endpoint {
+  let listener: Listener | undefined
+  return {
+    kind: 'point',
+    post(message) {
+      if (container.controller !== null) container.controller.postMessage(message)
+      else void container.ready.then((registration) => registration.active?.postMessage(message))
+    },
+    listen(receive) {
+      listener = (event) => receive(event.data)
+      container.addEventListener('message', listener)
+      container.startMessages?.()
+    },
+    close() {
+      if (listener !== undefined) container.removeEventListener('message', listener)
+    },
+  }
+}
+
+/** A service worker's link to its pages: one to many, like a channel. */
+function serviceWorkerScopeEndpoint(scope: ServiceWorkerScopeLike): Endpoint {
+  let listener: Listener | undefined
+  return {
+    kind: 'broadcast',
+    post(message) {
+      void scope.clients.matchAll({ includeUncontrolled: true }).then((clients) => {
+        for (const client of clients) client.postMessage(message)
+      })
+    },
+    listen(receive) {
+      listener = (event) => receive(event.data)
+      scope.addEventListener('message', listener)
+    },
+    close() {
+      if (listener !== undefined) scope.removeEventListener('message', listener)
+    },
+  }
+}

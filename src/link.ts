@@ -34,7 +34,7 @@ export const DEFAULT_LINK_CAPACITY = 8192
 export const DEFAULT_BATCH = 512
 /** Events a point link may send before the receiver's first grant. */
 export const INITIAL_CREDIT = 4096
-/** Heartbeat period; a neighbor silent for PEER_TIMEOUT_MS is gone. */
+/** Heartbeat period (hello on every link); a neighbor silent for PEER_TIMEOUT_MS is gone. */
 export const HEARTBEAT_MS = 1000
 export const PEER_TIMEOUT_MS = 5000
 
@@ -54,7 +54,9 @@ export interface LinkHost {
   /** Whether an outgoing event is its topic's retained one. */
   isRetained(event: BusEvent): boolean
   /** A new neighbor said hello. */
-  peerJoined(link: Link): void
+  peerJoined(link: Link, id: string): void
+  /** A record arrived; false when it is stale (its context is known to be gone). */
+  observe(record: RouteRecord): boolean
 }
 
 export interface KnownRecord extends RouteRecord {
@@ -66,6 +68,8 @@ export interface KnownRecord extends RouteRecord {
 export interface Neighbor {
   lastSeen: number
   records: Map<string, KnownRecord>
+  /** Set while the neighbor's Web Lock is held: it lives whatever its heartbeat does. */
+  alive: boolean
 }
 
 function know(record: RouteRecord): KnownRecord {
@@ -81,11 +85,6 @@ function know(record: RouteRecord): KnownRecord {
     return parsed
   }
   return { ...record, patternTokens: parse(record.patterns), replyTokens: parse(record.replies) }
-}
-
-/** Unreferenced timers in Node, so an idle bus does not keep a process alive. */
-function unref(timer: ReturnType<typeof setInterval>): void {
-  ;(timer as { unref?: () => void }).unref?.()
 }
 
 const sameRoutes = (a: readonly RouteRecord[] | undefined, b: readonly RouteRecord[]): boolean =>
@@ -110,6 +109,8 @@ const sameRoutes = (a: readonly RouteRecord[] | undefined, b: readonly RouteReco
  */
 export class Link {
   readonly name: string
+  /** 'broadcast' links reach same-origin contexts only (BroadcastChannel). */
+  readonly kind: 'broadcast' | 'point'
   readonly queue: BoundedQueue<BusEvent>
   readonly overflow: Overflow
   readonly batch: number
@@ -122,11 +123,12 @@ export class Link {
   readonly #endpoint: Endpoint
   readonly #host: LinkHost
   #credit: number
+  /** Queue length at which enqueue posts at once: a batch, or a full queue. */
+  readonly #sendAt: number
   #grant = 0
   #flushScheduled = false
   #wants = new Map<string, boolean>()
   #lastAnnounced: RouteRecord[] | undefined
-  #timer: ReturnType<typeof setInterval> | undefined
   #closed = false
 
   constructor(host: LinkHost, transport: Transport) {
@@ -135,14 +137,14 @@ export class Link {
     this.queue = new BoundedQueue(transport.capacity ?? DEFAULT_LINK_CAPACITY)
     this.overflow = transport.overflow ?? 'drop-newest'
     this.batch = transport.batch ?? DEFAULT_BATCH
+    this.#sendAt = Math.min(this.batch, this.queue.capacity)
     this.#endpoint = transport.open({ name: host.name, id: host.id })
-    this.#credit = this.#endpoint.kind === 'point' ? INITIAL_CREDIT : Number.POSITIVE_INFINITY
+    this.kind = this.#endpoint.kind
+    this.#credit = this.kind === 'point' ? INITIAL_CREDIT : Number.POSITIVE_INFINITY
     this.#endpoint.listen(
       (message) => this.#handle(message),
       (reason) => this.#refuse(reason),
     )
-    this.#timer = setInterval(() => this.#beat(), HEARTBEAT_MS)
-    unref(this.#timer)
     this.announce(true)
   }
 
@@ -198,16 +200,19 @@ export class Link {
   /** Queues an event to send; false when overflow dropped one (this or, with drop-oldest, an older one). */
   enqueue(event: BusEvent): boolean {
     if (this.#closed) return false
+    const queue = this.queue
+    // A full batch (or a full queue) goes now, while the receiver has credit: only a
+    // receiver that stops granting makes this queue overflow.
+    if (queue.size >= this.#sendAt && this.#credit > 0) this.flush()
     let lost = false
-    if (this.queue.full) {
+    if (queue.full) {
       lost = true
       this.#recordDrop(event)
       if (this.overflow === 'drop-newest') return false
-      this.queue.shift()
+      queue.shift()
     }
-    this.queue.push(event)
-    if (this.queue.size >= this.batch && this.#credit >= this.batch) this.flush()
-    else if (!this.#flushScheduled) {
+    queue.push(event)
+    if (!this.#flushScheduled) {
       this.#flushScheduled = true
       queueMicrotask(() => {
         this.#flushScheduled = false
@@ -267,7 +272,6 @@ export class Link {
     this.flush()
     this.#post({ kind: 'bye' })
     this.#closed = true
-    clearInterval(this.#timer)
     this.queue.drain()
     this.neighbors.clear()
     try {
@@ -277,18 +281,32 @@ export class Link {
     }
   }
 
-  #beat(): void {
-    const now = Date.now()
+  /**
+   * Forgets direct neighbors silent for longer than PEER_TIMEOUT_MS (crashed,
+   * killed, frozen without a goodbye), except those whose Web Lock shows they
+   * live (a hidden tab's timers may run once a minute). True when any went.
+   */
+  expire(now: number): boolean {
     let changed = false
     for (const [id, neighbor] of this.neighbors) {
-      if (now - neighbor.lastSeen > PEER_TIMEOUT_MS) {
-        this.neighbors.delete(id)
-        changed = true
-        this.#host.report({ type: 'peer-leave', transport: this.name, message: `crossbus: peer ${id} on ${this.name} timed out` })
-      }
+      if (now - neighbor.lastSeen > PEER_TIMEOUT_MS && !neighbor.alive) this.forget(id, 'timed out')
+      changed ||= !this.neighbors.has(id)
     }
-    if (changed) this.#routesChanged()
-    this.announce(false, true)
+    return changed
+  }
+
+  /** Removes a direct neighbor (bye, timeout, its lock released). */
+  forget(id: string, why: string): void {
+    if (!this.neighbors.delete(id)) return
+    this.#host.report({ type: 'peer-leave', transport: this.name, message: `crossbus: peer ${id} ${why} (${this.name})` })
+    this.#routesChanged()
+  }
+
+  /** Drops relayed records of a context known to be gone. */
+  purge(id: string): void {
+    let changed = false
+    for (const neighbor of this.neighbors.values()) changed = neighbor.records.delete(id) || changed
+    if (changed) this.#wants.clear()
   }
 
   #routesChanged(): void {
@@ -374,9 +392,11 @@ export class Link {
     if (known !== undefined) known.lastSeen = Date.now()
     switch (frame.kind) {
       case 'hello': {
-        const neighbor = known ?? { lastSeen: Date.now(), records: new Map<string, KnownRecord>() }
+        const neighbor = known ?? { lastSeen: Date.now(), records: new Map<string, KnownRecord>(), alive: false }
         const records = new Map<string, KnownRecord>()
-        for (const record of frame.routes) if (record.id !== this.#host.id) records.set(record.id, know(record))
+        for (const record of frame.routes) {
+          if (record.id !== this.#host.id && this.#host.observe(record)) records.set(record.id, know(record))
+        }
         const changed = known === undefined || !sameRoutes([...neighbor.records.values()], [...records.values()])
         neighbor.records = records
         if (known === undefined) {
@@ -384,16 +404,12 @@ export class Link {
           this.#host.report({ type: 'peer-join', transport: this.name, message: `crossbus: peer ${frame.from} joined on ${this.name}` })
         }
         if (changed) this.#routesChanged()
-        if (known === undefined) this.#host.peerJoined(this)
+        if (known === undefined) this.#host.peerJoined(this, frame.from)
         if (frame.ask === true || known === undefined) this.announce(false, true)
         return
       }
       case 'bye':
-        if (known !== undefined) {
-          this.neighbors.delete(frame.from)
-          this.#host.report({ type: 'peer-leave', transport: this.name, message: `crossbus: peer ${frame.from} left ${this.name}` })
-          this.#routesChanged()
-        }
+        this.forget(frame.from, 'left')
         return
       case 'credit':
         this.#credit += frame.credit

@@ -1,5 +1,5 @@
 import { Envelope } from './envelope.js'
-import { Link, type LinkHost, type Transport } from './link.js'
+import { HEARTBEAT_MS, Link, PEER_TIMEOUT_MS, type LinkHost, type Transport } from './link.js'
 import { parsePattern } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
 import type { RouteRecord, WireEvent } from './wire.js'
@@ -28,6 +28,20 @@ export interface NetworkHost {
   peerJoined(): void
 }
 
+/** Contexts remembered as gone, so their stale records circulating in a cycle of links are refused. */
+const MAX_DEAD = 1024
+
+interface LockManagerLike {
+  request(name: string, options: { signal?: AbortSignal }, callback: () => unknown): Promise<unknown>
+  query(): Promise<{ held?: { name?: string }[]; pending?: { name?: string }[] }>
+}
+
+/** Web Locks, where the platform has them (browsers; not Node 20, not workerd). */
+function lockManager(): LockManagerLike | undefined {
+  const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks
+  return typeof locks?.request === 'function' ? locks : undefined
+}
+
 /** Recently seen seqs of one source. */
 interface SeenWindow {
   high: number
@@ -49,13 +63,27 @@ export class Network implements LinkHost {
   #announceScheduled = false
   #seen = new Map<string, SeenWindow>()
   #asks = 0
+  /** Newest version of each context's record, and when it last grew. */
+  #fresh = new Map<string, { version: number; since: number }>()
+  /** Contexts found gone, with the last version seen: older copies are refused. */
+  #dead = new Map<string, number>()
+  readonly #timer: ReturnType<typeof setInterval>
+  readonly #closed = new AbortController()
+  readonly #locks = lockManager()
 
   constructor(host: NetworkHost, transports: readonly Transport[]) {
     this.#host = host
     this.id = host.id
     this.name = host.name
     this.#own = this.#record()
+    // Hold a lock for this context's lifetime: same-origin peers wait on it and learn at once when it dies.
+    void this.#locks?.request(this.#lockName(this.id), { signal: this.#closed.signal }, () => new Promise<void>((release) => {
+      this.#closed.signal.addEventListener('abort', () => release(), { once: true })
+    })).catch(() => {})
     for (const transport of transports) this.links.push(new Link(this, transport))
+    this.#timer = setInterval(() => this.#beat(), HEARTBEAT_MS)
+    // Node: an idle bus must not keep the process alive.
+    ;(this.#timer as { unref?: () => void }).unref?.()
   }
 
   // ---- LinkHost ----
@@ -86,8 +114,17 @@ export class Network implements LinkHost {
     this.#scheduleAnnounce()
   }
 
-  peerJoined(): void {
+  peerJoined(link: Link, id: string): void {
     this.#host.peerJoined()
+    if (link.kind === 'broadcast') void this.#watchLock(link, id)
+  }
+
+  observe(record: RouteRecord): boolean {
+    const dead = this.#dead.get(record.id)
+    if (dead !== undefined && record.version <= dead) return false
+    const fresh = this.#fresh.get(record.id)
+    if (fresh === undefined || fresh.version < record.version) this.#fresh.set(record.id, { version: record.version, since: Date.now() })
+    return true
   }
 
   isRetained(event: BusEvent): boolean {
@@ -187,7 +224,56 @@ export class Network implements LinkHost {
   }
 
   close(): void {
+    clearInterval(this.#timer)
     for (const link of this.links) link.close()
+    this.#closed.abort()
+  }
+
+  /**
+   * Every HEARTBEAT_MS: a new version of this context's record on every link;
+   * direct neighbors silent too long are gone; and a context whose record has
+   * not grown for PEER_TIMEOUT_MS is gone too, even while copies of its record
+   * still circulate through a cycle of links (no count-to-infinity).
+   */
+  #beat(): void {
+    const now = Date.now()
+    this.#own = this.#record()
+    for (const link of this.links) link.expire(now)
+    for (const [id, fresh] of this.#fresh) {
+      if (now - fresh.since <= PEER_TIMEOUT_MS || this.#isNeighbor(id)) continue
+      this.#fresh.delete(id)
+      if (this.#dead.size >= MAX_DEAD) this.#dead.delete(this.#dead.keys().next().value as string)
+      this.#dead.set(id, fresh.version)
+      for (const link of this.links) link.purge(id)
+    }
+    for (const link of this.links) link.announce(false, true)
+  }
+
+  #isNeighbor(id: string): boolean {
+    return this.links.some((link) => link.neighbors.has(id))
+  }
+
+  #lockName(id: string): string {
+    return `crossbus:${this.name}:${id}`
+  }
+
+  /** Waits on a same-origin neighbor's lock: granted means it died (crash, kill, closed tab). */
+  async #watchLock(link: Link, id: string): Promise<void> {
+    const locks = this.#locks
+    if (locks === undefined) return
+    const name = this.#lockName(id)
+    try {
+      const { held = [], pending = [] } = await locks.query()
+      if (!held.some((lock) => lock.name === name) && !pending.some((lock) => lock.name === name)) return
+      const neighbor = link.neighbors.get(id)
+      if (neighbor === undefined) return
+      neighbor.alive = true
+      await locks.request(name, { signal: this.#closed.signal }, () => {
+        link.forget(id, 'is gone (its lock was released)')
+      })
+    } catch {
+      // Aborted by close, or locks unavailable here (opaque origin): the heartbeat timeout still applies.
+    }
   }
 
   #record(): RouteRecord {

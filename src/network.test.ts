@@ -1,0 +1,281 @@
+import fc from 'fast-check'
+import { afterEach, describe, expect, test, vi } from 'vitest'
+import { createBus } from './bus.js'
+import { INITIAL_CREDIT, PEER_TIMEOUT_MS, type Endpoint, type Transport } from './link.js'
+import { broadcastChannel } from './transports/broadcast-channel.js'
+import { messagePort } from './transports/message-port.js'
+import type { Bus, Diagnostic } from './types.js'
+import { decodeFrame, WIRE_VERSION } from './wire.js'
+
+const buses: Bus[] = []
+afterEach(async () => {
+  vi.useRealTimers()
+  await Promise.all(buses.splice(0).map((bus) => bus.close()))
+})
+
+let names = 0
+function uniqueName(): string {
+  return `net-${Date.now()}-${++names}`
+}
+
+function bus(name: string, transports: Transport[], diagnostics?: Diagnostic[]): Bus {
+  const created = createBus({ name, transports, onDiagnostic: (diagnostic) => diagnostics?.push(diagnostic) })
+  buses.push(created)
+  return created
+}
+
+/** A pair of transports on a fresh MessageChannel. */
+function portPair(): [Transport, Transport] {
+  const { port1, port2 } = new MessageChannel()
+  return [messagePort(port1), messagePort(port2)]
+}
+
+/** Wraps a transport so a test can count posts and cut the wire without a goodbye (a crash). */
+function severable(transport: Transport): Transport & { posts: unknown[]; sever(): void } {
+  const posts: unknown[] = []
+  let severed = false
+  return {
+    ...transport,
+    name: transport.name,
+    posts,
+    sever() {
+      severed = true
+    },
+    open(context): Endpoint {
+      const endpoint = transport.open(context)
+      return {
+        kind: endpoint.kind,
+        post(message) {
+          if (severed) return
+          posts.push(message)
+          endpoint.post(message)
+        },
+        listen(receive, reject) {
+          endpoint.listen((message) => {
+            if (!severed) receive(message)
+          }, reject)
+        },
+        close: () => endpoint.close(),
+      }
+    },
+  }
+}
+
+const ids = (target: Bus): string[] => target.peers().map((peer) => peer.id).sort()
+
+describe('relay and de-duplication', () => {
+  test('a context relays between its links; in a cycle of links every event still arrives once, in order', async () => {
+    const name = uniqueName()
+    const channel = `${name}-bc`
+    const [bToC, cToB] = portPair()
+    const [aToC, cToA] = portPair()
+    const a = bus(name, [broadcastChannel({ channel }), aToC])
+    const b = bus(name, [broadcastChannel({ channel }), bToC])
+    const c = bus(name, [cToB, cToA])
+    const atC: number[] = []
+    const atA: string[] = []
+    c.subscribe('relay.*', (event) => {
+      if (event.source === a.id) atC.push(event.data as number)
+    })
+    a.subscribe('back', (event) => {
+      atA.push(event.data as string)
+    })
+    await vi.waitFor(() => expect(ids(a)).toEqual([b.id, c.id].sort()), { interval: 5 })
+    await vi.waitFor(() => expect(a.publish('relay.warmup', -1).queued).toBeGreaterThan(0), { interval: 5 })
+    for (let index = 0; index < 300; index++) a.publish('relay.n', index)
+    await vi.waitFor(() => expect(atC.filter((n) => n >= 0)).toHaveLength(300), { interval: 5 })
+    expect(atC.filter((n) => n >= 0)).toEqual([...Array(300).keys()])
+    // B reaches C directly and A by BroadcastChannel; C reaches A directly and through B.
+    await vi.waitFor(() => expect(c.publish('back', 'probe').queued).toBeGreaterThan(0), { interval: 5 })
+    c.publish('back', 'once')
+    await vi.waitFor(() => expect(atA).toContain('once'), { interval: 5 })
+    await b.flush()
+    await c.flush()
+    await vi.waitFor(() => expect(b.stats().received).toBeGreaterThan(0), { interval: 5 })
+    expect(atA.filter((value) => value === 'once')).toEqual(['once'])
+  })
+
+  test('a context behind a relay is a peer, reached through the relay', async () => {
+    const name = uniqueName()
+    const [aToB, bToA] = portPair()
+    const [bToC, cToB] = portPair()
+    const a = bus(name, [aToB])
+    const b = bus(name, [bToA, bToC])
+    const c = bus(name, [cToB])
+    await vi.waitFor(() => expect(ids(a)).toEqual([b.id, c.id].sort()), { interval: 5 })
+    const got: unknown[] = []
+    a.subscribe('far', (event) => {
+      got.push(event.data)
+    })
+    c.reply('far.ask', () => 'from c')
+    await vi.waitFor(() => expect(c.publish('far', 'hello').queued).toBe(1), { interval: 5 })
+    await vi.waitFor(() => expect(got).toContain('hello'), { interval: 5 })
+    await vi.waitFor(async () => expect(await a.request('far.ask', null, { timeout: 500 })).toBe('from c'), { interval: 5 })
+  })
+})
+
+describe('membership', () => {
+  test('a peer that vanishes without a goodbye is timed out; one that beats stays', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] })
+    const name = uniqueName()
+    const [left, right] = portPair()
+    const [left2, right2] = portPair()
+    const crashing = severable(right)
+    const diagnostics: Diagnostic[] = []
+    const a = bus(name, [left, left2], diagnostics)
+    const b = bus(name, [crashing])
+    const c = bus(name, [right2])
+    await vi.waitFor(() => expect(ids(a)).toEqual([b.id, c.id].sort()), { interval: 5 })
+    crashing.sever()
+    for (let beat = 0; beat < PEER_TIMEOUT_MS / 1000 + 2; beat++) {
+      vi.advanceTimersByTime(1000)
+      await vi.waitFor(() => expect(c.stats().transports[0]?.received).toBeGreaterThanOrEqual(0), { interval: 5 })
+    }
+    await vi.waitFor(() => expect(ids(a)).toEqual([c.id]), { interval: 5 })
+    expect(diagnostics.some((diagnostic) => diagnostic.type === 'peer-leave' && diagnostic.message.includes(b.id))).toBe(true)
+  })
+
+  test('a context that dies behind a cycle of relays is forgotten everywhere, not kept alive by the cycle', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] })
+    const name = uniqueName()
+    const [aToB, bToA] = portPair()
+    const [aToC, cToA] = portPair()
+    const [cToD, dToC] = portPair()
+    const [dToA, aToD] = portPair()
+    const crashing = severable(bToA)
+    const a = bus(name, [aToB, aToC, aToD])
+    const b = bus(name, [crashing])
+    const c = bus(name, [cToA, cToD])
+    const d = bus(name, [dToC, dToA])
+    for (const context of [a, c, d]) await vi.waitFor(() => expect(ids(context)).toContain(b.id), { interval: 5 })
+    crashing.sever()
+    // Several beats past the timeout: B's record has stopped growing, so its circulating copies are refused.
+    for (let beat = 0; beat < PEER_TIMEOUT_MS / 1000 + 4; beat++) {
+      vi.advanceTimersByTime(1000)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    for (const context of [a, c, d]) await vi.waitFor(() => expect(ids(context)).not.toContain(b.id), { interval: 5 })
+    for (let beat = 0; beat < 4; beat++) {
+      vi.advanceTimersByTime(1000)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    for (const context of [a, c, d]) expect(ids(context)).not.toContain(b.id)
+  })
+})
+
+describe('flow control and batching', () => {
+  /** A hand-driven peer on the other side of a MessageChannel: it says hello and grants credit only when told. */
+  function manualPeer(name: string, patterns: string[], capacity = 100) {
+    const { port1, port2 } = new MessageChannel()
+    const frames: Record<string, unknown>[] = []
+    port2.onmessage = (event) => frames.push(event.data as Record<string, unknown>)
+    const send = (body: Record<string, unknown>): void => port2.postMessage({ crossbus: WIRE_VERSION, bus: name, from: 'manual', ...body })
+    send({ kind: 'hello', routes: [{ id: 'manual', version: 1, patterns, replies: [] }] })
+    return { transport: messagePort(port1, { capacity }), frames, send, close: () => port2.close() }
+  }
+
+  const eventsIn = (frames: Record<string, unknown>[]): number =>
+    frames.filter((frame) => frame.kind === 'events').reduce((sum, frame) => sum + (frame.events as unknown[]).length, 0)
+
+  test('a receiver that grants no credit fills only its own bounded link queue; local subscribers get everything', async () => {
+    const name = uniqueName()
+    const peer = manualPeer(name, ['x'])
+    const a = bus(name, [peer.transport])
+    const local: number[] = []
+    a.subscribe('x', (event) => {
+      local.push(event.data as number)
+    }, { capacity: 10_000 })
+    await vi.waitFor(() => expect(a.peers()).toHaveLength(1), { interval: 5 })
+    for (let index = 0; index < 10_000; index++) a.publish('x', index)
+    await a.flush()
+    const link = a.stats().transports[0]
+    expect(link).toMatchObject({ sent: INITIAL_CREDIT, queued: 100, capacity: 100, dropped: 10_000 - INITIAL_CREDIT - 100 })
+    await vi.waitFor(() => expect(local).toHaveLength(10_000), { interval: 5 })
+    await vi.waitFor(() => expect(eventsIn(peer.frames)).toBe(INITIAL_CREDIT), { interval: 5 })
+    // Credit arrives: the queued events go, oldest first.
+    peer.send({ kind: 'credit', credit: 1000 })
+    await vi.waitFor(() => expect(eventsIn(peer.frames)).toBe(INITIAL_CREDIT + 100), { interval: 5 })
+    expect(a.stats().transports[0]?.queued).toBe(0)
+    peer.close()
+  })
+
+  test('a burst crosses in messages of `batch` events, not one per event', async () => {
+    const name = uniqueName()
+    const peer = manualPeer(name, ['burst'], 8192)
+    peer.send({ kind: 'credit', credit: 100_000 })
+    const a = bus(name, [messagePort(new MessageChannel().port1), peer.transport])
+    await vi.waitFor(() => expect(a.stats().transports[1]?.peers).toBe(1), { interval: 5 })
+    await vi.waitFor(() => expect(a.publish('burst', -1).queued).toBe(1), { interval: 5 })
+    const before = peer.frames.filter((frame) => frame.kind === 'events').length
+    for (let index = 0; index < 2000; index++) a.publish('burst', index)
+    await vi.waitFor(() => expect(eventsIn(peer.frames)).toBeGreaterThanOrEqual(2001), { interval: 5 })
+    const batches = peer.frames.filter((frame) => frame.kind === 'events').length - before
+    expect(batches).toBeLessThanOrEqual(Math.ceil(2000 / 512) + 1)
+    peer.close()
+  })
+})
+
+describe('wire decoding', () => {
+  test('decodeFrame never throws, whatever arrives', () => {
+    fc.assert(
+      fc.property(fc.anything({ withMap: true, withSet: true, withTypedArray: true, withDate: true, withBigInt: true }), (message) => {
+        const result = decodeFrame(message)
+        return typeof result === 'string' || typeof result === 'object'
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  test('decodeFrame refuses frames that look like ours but are malformed', () => {
+    const envelope = fc.record({ crossbus: fc.constant(WIRE_VERSION), bus: fc.string(), from: fc.string() })
+    const malformed = fc.oneof(
+      fc.record({ kind: fc.constant('events'), events: fc.array(fc.record({ id: fc.integer(), topic: fc.string() }), { minLength: 1 }) }),
+      fc.record({ kind: fc.constant('hello'), routes: fc.array(fc.record({ id: fc.string(), version: fc.constant(-1) }), { minLength: 1 }) }),
+      fc.record({ kind: fc.constant('credit'), credit: fc.oneof(fc.double({ max: -1 }), fc.string()) }),
+      fc.record({ kind: fc.string().filter((kind) => !['hello', 'bye', 'events', 'credit', 'retained'].includes(kind)) }),
+    )
+    fc.assert(
+      fc.property(envelope, malformed, (base, body) => typeof decodeFrame({ ...base, ...body }) === 'string'),
+      { numRuns: 2000 },
+    )
+  })
+
+  test('thousands of random frames into a live link are counted and dropped; the link keeps working', async () => {
+    const name = uniqueName()
+    const { port1, port2 } = new MessageChannel()
+    const diagnostics: Diagnostic[] = []
+    const a = bus(name, [messagePort(port1)], diagnostics)
+    const got: unknown[] = []
+    a.subscribe('ok', (event) => {
+      got.push(event.data)
+    })
+    const samples = fc.sample(
+      fc.oneof(
+        fc.anything(),
+        fc.record({
+          crossbus: fc.constant(WIRE_VERSION),
+          bus: fc.constant(name),
+          from: fc.string(),
+          kind: fc.constantFrom('hello', 'events', 'credit', 'retained', 'nope'),
+          events: fc.anything(),
+          routes: fc.anything(),
+          credit: fc.anything(),
+        }),
+      ),
+      3000,
+    )
+    for (const sample of samples) port2.postMessage(sample)
+    // A valid frame after the storm is still delivered.
+    port2.postMessage({
+      crossbus: WIRE_VERSION,
+      bus: name,
+      from: 'tester',
+      kind: 'events',
+      events: [{ id: 'tester:1', topic: 'ok', data: 'after the storm', source: 'tester', seq: 1, time: 0, headers: {} }],
+    })
+    await vi.waitFor(() => expect(got).toContain('after the storm'), { interval: 5, timeout: 5000 })
+    expect(a.stats().rejected).toBeGreaterThan(2000)
+    expect(diagnostics.filter((diagnostic) => diagnostic.type === 'bad-frame').length).toBe(a.stats().rejected)
+    port2.close()
+  })
+})

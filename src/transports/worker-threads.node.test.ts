@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { build } from 'vite'
+import { afterAll, beforeAll, expect, test, vi } from 'vitest'
+import { createBus } from '../bus.js'
+import type { Bus } from '../types.js'
+import { broadcastChannel } from './broadcast-channel.js'
+import { messagePort } from './message-port.js'
+
+let directory: string
+let workerFile: string
+
+beforeAll(async () => {
+  // Worker threads run plain JavaScript: bundle the worker's entry (and the library) once.
+  directory = mkdtempSync(join(tmpdir(), 'crossbus-worker-'))
+  await build({
+    configFile: false,
+    logLevel: 'silent',
+    build: {
+      outDir: directory,
+      ssr: true,
+      minify: false,
+      rollupOptions: { input: { worker: new URL('./test-worker-entry.ts', import.meta.url).pathname }, output: { entryFileNames: '[name].mjs' } },
+    },
+  })
+  workerFile = join(directory, 'worker.mjs')
+})
+
+afterAll(() => {
+  rmSync(directory, { recursive: true, force: true })
+})
+
+async function withWorker(run: (bus: Bus, names: { name: string; channel: string }) => Promise<void>): Promise<void> {
+  const name = `threads-${Date.now()}-${Math.random()}`
+  const channel = `${name}-bc`
+  const worker = new Worker(workerFile, { workerData: { name, channel } })
+  const bus = createBus({ name, transports: [messagePort(worker)] })
+  try {
+    await run(bus, { name, channel })
+  } finally {
+    await bus.close()
+    await worker.terminate()
+  }
+}
+
+test('a worker thread linked by its port answers requests and exchanges events both ways', async () => {
+  await withWorker(async (bus) => {
+    await vi.waitFor(() => expect(bus.peers()).toHaveLength(1), { interval: 5, timeout: 5000 })
+    const back: unknown[] = []
+    bus.subscribe('from.worker', (event) => {
+      back.push(event.data)
+    })
+    const reply = await vi.waitFor(() => bus.request('worker.echo', 'hi', { timeout: 1000 }), { interval: 5, timeout: 5000 })
+    expect(reply).toMatchObject({ echoed: 'hi', by: bus.peers()[0]?.id })
+    await vi.waitFor(() => expect(bus.publish('to.worker', -1).queued).toBe(1), { interval: 5 })
+    for (let index = 0; index < 1000; index++) bus.publish('to.worker', index)
+    await vi.waitFor(() => expect(back.filter((value) => (value as number) >= 0)).toHaveLength(1000), { interval: 5, timeout: 5000 })
+    expect(back.filter((value) => (value as number) >= 0)).toEqual([...Array(1000).keys()])
+  })
+})
+
+test('BroadcastChannel crosses worker threads, and a worker that closes says goodbye', async () => {
+  await withWorker(async (viaPort, { name, channel }) => {
+    // A second context in this thread, linked to the worker by BroadcastChannel only.
+    const viaChannel = createBus({ name, transports: [broadcastChannel({ channel })] })
+    try {
+      await vi.waitFor(() => expect(viaChannel.peers().length).toBeGreaterThanOrEqual(1), { interval: 5, timeout: 5000 })
+      const reply = await vi.waitFor(() => viaChannel.request('worker.echo', 'over the channel', { timeout: 1000 }), { interval: 5, timeout: 5000 })
+      expect(reply).toMatchObject({ echoed: 'over the channel' })
+      await vi.waitFor(() => expect(viaPort.publish('worker.close', null).queued).toBe(1), { interval: 5 })
+      await vi.waitFor(() => expect(viaPort.peers()).toEqual([]), { interval: 5, timeout: 5000 })
+    } finally {
+      await viaChannel.close()
+    }
+  })
+})

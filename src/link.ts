@@ -18,6 +18,17 @@ export interface Endpoint {
   close(): void
 }
 
+/**
+ * Endpoints that appear over time, one per context that connects: a
+ * SharedWorker's ports. Each becomes a link of its own.
+ */
+export interface EndpointSource {
+  readonly kind: 'source'
+  /** Starts calling `accept` with the endpoint of each context that connects. */
+  accept(accept: (endpoint: Endpoint) => void): void
+  close(): void
+}
+
 /** A wire to other contexts, passed to `createBus({ transports })`. */
 export interface Transport {
   readonly name: string
@@ -27,7 +38,7 @@ export interface Transport {
   /** Events per message at most. Default 512. */
   readonly batch?: number
   /** Opens the wire; called once by the bus, with its name and id. */
-  open(context: { readonly name: string; readonly id: string }): Endpoint
+  open(context: { readonly name: string; readonly id: string }): Endpoint | EndpointSource
 }
 
 export const DEFAULT_LINK_CAPACITY = 8192
@@ -57,6 +68,8 @@ export interface LinkHost {
   peerJoined(link: Link, id: string): void
   /** A record arrived; false when it is stale (its context is known to be gone). */
   observe(record: RouteRecord): boolean
+  /** The last neighbor of this link left. */
+  deserted(link: Link): void
 }
 
 export interface KnownRecord extends RouteRecord {
@@ -131,14 +144,18 @@ export class Link {
   #lastAnnounced: RouteRecord[] | undefined
   #closed = false
 
-  constructor(host: LinkHost, transport: Transport) {
+  /** Made for one context that connected to a source; closed when that context leaves. */
+  readonly accepted: boolean
+
+  constructor(host: LinkHost, transport: Transport, endpoint: Endpoint, accepted = false) {
     this.#host = host
+    this.accepted = accepted
     this.name = transport.name
     this.queue = new BoundedQueue(transport.capacity ?? DEFAULT_LINK_CAPACITY)
     this.overflow = transport.overflow ?? 'drop-newest'
     this.batch = transport.batch ?? DEFAULT_BATCH
     this.#sendAt = Math.min(this.batch, this.queue.capacity)
-    this.#endpoint = transport.open({ name: host.name, id: host.id })
+    this.#endpoint = endpoint
     this.kind = this.#endpoint.kind
     this.#credit = this.kind === 'point' ? INITIAL_CREDIT : Number.POSITIVE_INFINITY
     this.#endpoint.listen(
@@ -300,6 +317,14 @@ export class Link {
     if (!this.neighbors.delete(id)) return
     this.#host.report({ type: 'peer-leave', transport: this.name, message: `crossbus: peer ${id} ${why} (${this.name})` })
     this.#routesChanged()
+    if (this.neighbors.size === 0) this.#host.deserted(this)
+  }
+
+  /** Says goodbye without closing (the page is hidden, maybe into the back/forward cache). */
+  leave(): void {
+    this.flush()
+    this.#post({ kind: 'bye' })
+    for (const id of [...this.neighbors.keys()]) this.forget(id, 'was left')
   }
 
   /** Drops relayed records of a context known to be gone. */

@@ -42,7 +42,7 @@ function severable(transport: Transport): Transport & { posts: unknown[]; sever(
       severed = true
     },
     open(context): Endpoint {
-      const endpoint = transport.open(context)
+      const endpoint = transport.open(context) as Endpoint
       return {
         kind: endpoint.kind,
         post(message) {
@@ -277,5 +277,31 @@ describe('wire decoding', () => {
     expect(a.stats().rejected).toBeGreaterThan(2000)
     expect(diagnostics.filter((diagnostic) => diagnostic.type === 'bad-frame').length).toBe(a.stats().rejected)
     port2.close()
+  })
+})
+
+describe('links that appear over time', () => {
+  test('a shared worker gets a link per connecting context, and drops it when that context leaves', async () => {
+    const name = uniqueName()
+    // A stand-in for SharedWorkerGlobalScope: 'connect' events carrying a port.
+    const scope = Object.assign(new EventTarget(), { onconnect: null })
+    const hub = bus(name, [messagePort(scope)])
+    const connect = (): Bus => {
+      const { port1, port2 } = new MessageChannel()
+      scope.dispatchEvent(Object.assign(new Event('connect'), { ports: [port2] }))
+      return bus(name, [messagePort(port1)])
+    }
+    const first = connect()
+    const second = connect()
+    await vi.waitFor(() => expect(hub.stats().transports).toHaveLength(2), { interval: 5 })
+    const got: unknown[] = []
+    second.subscribe('via.hub', (event) => {
+      got.push(event.data)
+    })
+    await vi.waitFor(() => expect(first.publish('via.hub', 'hello').queued).toBe(1), { interval: 5 })
+    await vi.waitFor(() => expect(got).toContain('hello'), { interval: 5 })
+    await first.close()
+    await vi.waitFor(() => expect(hub.stats().transports).toHaveLength(1), { interval: 5 })
+    expect(hub.peers().map((peer) => peer.id)).toEqual([second.id])
   })
 })

@@ -1,5 +1,5 @@
 import { Envelope } from './envelope.js'
-import { HEARTBEAT_MS, Link, PEER_TIMEOUT_MS, type LinkHost, type Transport } from './link.js'
+import { HEARTBEAT_MS, Link, PEER_TIMEOUT_MS, type EndpointSource, type LinkHost, type Transport } from './link.js'
 import { parsePattern } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
 import type { RouteRecord, WireEvent } from './wire.js'
@@ -70,6 +70,7 @@ export class Network implements LinkHost {
   readonly #timer: ReturnType<typeof setInterval>
   readonly #closed = new AbortController()
   readonly #locks = lockManager()
+  readonly #sources: EndpointSource[] = []
 
   constructor(host: NetworkHost, transports: readonly Transport[]) {
     this.#host = host
@@ -80,7 +81,17 @@ export class Network implements LinkHost {
     void this.#locks?.request(this.#lockName(this.id), { signal: this.#closed.signal }, () => new Promise<void>((release) => {
       this.#closed.signal.addEventListener('abort', () => release(), { once: true })
     })).catch(() => {})
-    for (const transport of transports) this.links.push(new Link(this, transport))
+    const context = { name: this.name, id: this.id }
+    for (const transport of transports) {
+      const opened = transport.open(context)
+      if (opened.kind === 'source') {
+        this.#sources.push(opened)
+        opened.accept((endpoint) => this.links.push(new Link(this, transport, endpoint, true)))
+      } else {
+        this.links.push(new Link(this, transport, opened))
+      }
+    }
+    this.#listenToPage()
     this.#timer = setInterval(() => this.#beat(), HEARTBEAT_MS)
     // Node: an idle bus must not keep the process alive.
     ;(this.#timer as { unref?: () => void }).unref?.()
@@ -117,6 +128,13 @@ export class Network implements LinkHost {
   peerJoined(link: Link, id: string): void {
     this.#host.peerJoined()
     if (link.kind === 'broadcast') void this.#watchLock(link, id)
+  }
+
+  deserted(link: Link): void {
+    // A link accepted from a source (a SharedWorker port) ends with its only peer.
+    if (!link.accepted) return
+    link.close()
+    this.links.splice(this.links.indexOf(link), 1)
   }
 
   observe(record: RouteRecord): boolean {
@@ -226,7 +244,26 @@ export class Network implements LinkHost {
   close(): void {
     clearInterval(this.#timer)
     for (const link of this.links) link.close()
+    for (const source of this.#sources) source.close()
     this.#closed.abort()
+  }
+
+  /**
+   * In a page: say goodbye on pagehide (closed, navigated, or frozen into the
+   * back/forward cache) and hello again on pageshow, asking peers for what is
+   * retained, so a restored page starts from the current state.
+   */
+  #listenToPage(): void {
+    const page = globalThis as { addEventListener?: (type: string, listener: (event: { persisted?: boolean }) => void, options: { signal: AbortSignal }) => void; document?: unknown }
+    if (typeof page.addEventListener !== 'function' || page.document === undefined) return
+    const signal = this.#closed.signal
+    page.addEventListener('pagehide', () => {
+      for (const link of this.links) link.leave()
+    }, { signal })
+    page.addEventListener('pageshow', (event) => {
+      if (event.persisted !== true) return
+      for (const link of this.links) link.announce(true, true)
+    }, { signal })
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Endpoint, Transport } from '../link.js'
+import type { Endpoint, EndpointSource, Transport } from '../link.js'
 import type { LinkOptions } from './broadcast-channel.js'
 
 export interface MessagePortOptions extends LinkOptions {
@@ -46,11 +46,19 @@ interface ServiceWorkerScopeLike {
   removeEventListener(type: 'message', listener: Listener): void
 }
 
-export type MessagePortTarget = EventPort | EmitterPort | WindowTarget | ServiceWorkerContainerLike | ServiceWorkerScopeLike
+/** A shared worker's own global scope: every tab that connects brings a port. */
+interface SharedWorkerScopeLike {
+  readonly onconnect: unknown
+  addEventListener(type: 'connect', listener: (event: { ports: readonly EventPort[] }) => void): void
+  removeEventListener(type: 'connect', listener: (event: { ports: readonly EventPort[] }) => void): void
+}
+
+export type MessagePortTarget = EventPort | EmitterPort | WindowTarget | ServiceWorkerContainerLike | ServiceWorkerScopeLike | SharedWorkerScopeLike
 
 const isWindow = (target: object): target is WindowTarget => 'window' in target && (target as WindowTarget).window === target
 const isServiceWorkerContainer = (target: object): target is ServiceWorkerContainerLike => 'controller' in target && 'ready' in target
 const isServiceWorkerScope = (target: object): target is ServiceWorkerScopeLike => 'clients' in target && 'registration' in target
+const isSharedWorkerScope = (target: object): target is SharedWorkerScopeLike => 'onconnect' in target
 const isEventPort = (target: object): target is EventPort => typeof (target as EventPort).addEventListener === 'function'
 
 /**
@@ -58,7 +66,8 @@ const isEventPort = (target: object): target is EventPort => typeof (target as E
  * postMessage: a MessagePort, a Worker (page side) or a worker's `self`
  * (worker side), a SharedWorker's port, a Node worker_threads Worker or port,
  * a cross-origin Window (with `origin`), `navigator.serviceWorker` in a page
- * or a service worker's `self` (postMessage wakes a stopped service worker).
+ * or a service worker's `self` (postMessage wakes a stopped service worker),
+ * or a shared worker's `self`: a link for each tab that connects.
  *
  * @example
  * const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' })
@@ -66,7 +75,7 @@ const isEventPort = (target: object): target is EventPort => typeof (target as E
  */
 export function messagePort(target: MessagePortTarget, options: MessagePortOptions = {}): Transport {
   if (target === null || typeof target !== 'object' || typeof (target as { postMessage?: unknown }).postMessage !== 'function') {
-    if (!(typeof target === 'object' && target !== null && (isServiceWorkerContainer(target) || isServiceWorkerScope(target)))) {
+    if (!(typeof target === 'object' && target !== null && (isServiceWorkerContainer(target) || isServiceWorkerScope(target) || isSharedWorkerScope(target)))) {
       throw new TypeError('crossbus: messagePort() needs a MessagePort, Worker, Window or anything with postMessage')
     }
   }
@@ -78,31 +87,12 @@ export function messagePort(target: MessagePortTarget, options: MessagePortOptio
   return { name: 'message-port', ...link, open: () => openEndpoint(target, origins) }
 }
 
-function openEndpoint(target: MessagePortTarget, origins: readonly string[]): Endpoint {
+function openEndpoint(target: MessagePortTarget, origins: readonly string[]): Endpoint | EndpointSource {
+  if (isSharedWorkerScope(target)) return sharedWorkerSource(target)
   if (isWindow(target)) return windowEndpoint(target, origins)
   if (isServiceWorkerContainer(target)) return serviceWorkerPageEndpoint(target)
   if (isServiceWorkerScope(target)) return serviceWorkerScopeEndpoint(target)
-  if (isEventPort(target)) {
-    let listener: Listener | undefined
-    let failure: Listener | undefined
-    return {
-      kind: 'point',
-      post: (message) => target.postMessage(message),
-      listen(receive, reject) {
-        listener = (event) => receive(event.data)
-        failure = () => reject('a message could not be deserialized')
-        target.addEventListener('message', listener)
-        target.addEventListener('messageerror', failure)
-        target.start?.()
-      },
-      close() {
-        if (listener !== undefined) target.removeEventListener('message', listener)
-        if (failure !== undefined) target.removeEventListener('messageerror', failure)
-        // Close a port we were handed (its other side sees no more messages); never a Worker or a scope.
-        if (typeof target.close === 'function' && 'start' in target) target.close()
-      },
-    }
-  }
+  if (isEventPort(target)) return portEndpoint(target)
   const emitter = target as EmitterPort
   let listener: ((data: unknown) => void) | undefined
   return {
@@ -114,6 +104,47 @@ function openEndpoint(target: MessagePortTarget, origins: readonly string[]): En
     },
     close() {
       if (listener !== undefined) emitter.off('message', listener)
+    },
+  }
+}
+
+/** A MessagePort, a Worker or a worker's self: message events. */
+function portEndpoint(target: EventPort): Endpoint {
+  let listener: Listener | undefined
+  let failure: Listener | undefined
+  return {
+    kind: 'point',
+    post: (message) => target.postMessage(message),
+    listen(receive, reject) {
+      listener = (event) => receive(event.data)
+      failure = () => reject('a message could not be deserialized')
+      target.addEventListener('message', listener)
+      target.addEventListener('messageerror', failure)
+      target.start?.()
+    },
+    close() {
+      if (listener !== undefined) target.removeEventListener('message', listener)
+      if (failure !== undefined) target.removeEventListener('messageerror', failure)
+      // Close a port we were handed (its other side sees no more messages); never a Worker or a scope.
+      if (typeof target.close === 'function' && 'start' in target) target.close()
+    },
+  }
+}
+
+/** A shared worker: a point link for the port of each tab that connects. */
+function sharedWorkerSource(scope: SharedWorkerScopeLike): EndpointSource {
+  let listener: ((event: { ports: readonly EventPort[] }) => void) | undefined
+  return {
+    kind: 'source',
+    accept(accept) {
+      listener = (event) => {
+        const port = event.ports[0]
+        if (port !== undefined) accept(portEndpoint(port))
+      }
+      scope.addEventListener('connect', listener)
+    },
+    close() {
+      if (listener !== undefined) scope.removeEventListener('connect', listener)
     },
   }
 }

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, test, vi } from 'vitest'
 import { createBus } from './bus.js'
 import { INITIAL_CREDIT, PEER_TIMEOUT_MS, type Endpoint, type Transport } from './link.js'
 import { broadcastChannel } from './transports/broadcast-channel.js'
-import { messagePort } from './transports/message-port.js'
+import { messagePort, type MessagePortTarget } from './transports/message-port.js'
 import type { Bus, Diagnostic } from './types.js'
 import { decodeFrame, WIRE_VERSION } from './wire.js'
 
@@ -285,7 +285,7 @@ describe('links that appear over time', () => {
     const name = uniqueName()
     // A stand-in for SharedWorkerGlobalScope: 'connect' events carrying a port.
     const scope = Object.assign(new EventTarget(), { onconnect: null })
-    const hub = bus(name, [messagePort(scope)])
+    const hub = bus(name, [messagePort(scope as unknown as MessagePortTarget)])
     const connect = (): Bus => {
       const { port1, port2 } = new MessageChannel()
       scope.dispatchEvent(Object.assign(new Event('connect'), { ports: [port2] }))

@@ -1,6 +1,7 @@
 import { describeLink } from './test-conformance.js'
 import { broadcastChannel } from './broadcast-channel.js'
 import { messagePort } from './message-port.js'
+import type { Endpoint, Transport } from '../link.js'
 
 let channels = 0
 
@@ -39,4 +40,37 @@ describeLink('MessagePort', () => {
     },
   })
   return { left, right: messagePort(port2), inject: (message) => injector.port1.postMessage(message) }
+})
+
+/**
+ * Two endpoints joined in memory: structuredClone and a microtask, no platform
+ * channel at all (what a runtime without BroadcastChannel or MessagePort could
+ * still use). Proves the protocol needs nothing more from a wire than this.
+ */
+describeLink('in-memory pair', () => {
+  type Receive = (message: unknown) => void
+  const inboxes: [Receive[], Receive[]] = [[], []]
+  const side = (mine: 0 | 1): Transport => ({
+    name: 'memory',
+    open: (): Endpoint => ({
+      kind: 'point',
+      post(message) {
+        const copy = structuredClone(message)
+        queueMicrotask(() => {
+          for (const receive of inboxes[mine === 0 ? 1 : 0]) receive(copy)
+        })
+      },
+      listen(receive) {
+        inboxes[mine].push(receive)
+      },
+      close() {
+        inboxes[mine].length = 0
+      },
+    }),
+  })
+  return {
+    left: side(0),
+    right: side(1),
+    inject: (message) => queueMicrotask(() => inboxes[0].forEach((receive) => receive(structuredClone(message)))),
+  }
 })

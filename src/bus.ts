@@ -135,7 +135,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   if (typeof name !== 'string' || name.length === 0) throw new TypeError('crossbus: name must be a non-empty string')
   const transports = options.transports ?? defaultTransports()
   if (!Array.isArray(transports)) throw new TypeError('crossbus: transports must be an array')
-  const validate = options.validate ?? transports.length > 0
+  /** true: every publish; undefined (default): publishes that a link takes; false: never. */
+  const validate = options.validate
   const eventId = createEventIds(id)
   const counters: Counters = {
     published: 0,
@@ -287,7 +288,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     local: boolean,
   ): Receipt {
     const { targets, tokens } = router.route(topic)
-    if (check && validate) checkCloneable(topic, data)
+    const crossing = network !== undefined && !local && network.wants(topic, tokens)
+    if (check && (validate === true || (validate === undefined && crossing))) checkCloneable(topic, data)
     const eventSeq = ++seq
     counters.published++
     let event: BusEvent | undefined
@@ -315,7 +317,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
         network?.interestChanged()
       }
     }
-    if (network !== undefined && !local && network.wants(topic, tokens)) {
+    if (crossing) {
       event ??= new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false)
       if (retain) retained.set(topic, event)
       const sent = network.send(event, topic, tokens)

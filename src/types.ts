@@ -238,7 +238,10 @@ export interface BusOptions {
   capacity?: number
   /** Default overflow policy. Default 'drop-newest'. */
   overflow?: Overflow
-  /** Check at publish that data can cross contexts (structuredClone). Default: on when a transport or store is attached. */
+  /**
+   * Check at publish that data can cross contexts (structuredClone), throwing NOT_CLONEABLE.
+   * Default: for events a link will carry (some other context wants them). true: every publish. false: never.
+   */
   validate?: boolean
   /** Default: console.warn, once per kind and place. */
   onDiagnostic?: (diagnostic: Diagnostic) => void

@@ -1,16 +1,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { CrossbusError, type BusEvent } from './index.js'
+import type { BusEvent } from './index.js'
 import { SLICE_MS } from './dispatcher.js'
-import { deferred, diagnostics, microtasks, recorder, localBus } from './test-helpers.js'
-
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run()
-  } catch (error) {
-    return error instanceof CrossbusError ? error.code : `not a CrossbusError: ${String(error)}`
-  }
-  return undefined
-}
+import { codeOf, deferred, diagnostics, localBus, microtasks, recorder } from './test-helpers.js'
 
 afterEach(() => {
   vi.restoreAllMocks()

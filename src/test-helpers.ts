@@ -1,4 +1,5 @@
 import { createBus } from './bus.js'
+import { CrossbusError } from './errors.js'
 import type { Bus, BusEvent, BusOptions, Diagnostic } from './types.js'
 
 /** A promise with its resolve exposed. */
@@ -56,4 +57,14 @@ export async function microtasks(rounds = 10): Promise<void> {
 /** A bus with no links: unit tests of the core must not hear buses of other test files (BroadcastChannel crosses worker_threads). */
 export function localBus(options: BusOptions = {}): Bus {
   return createBus({ transports: [], ...options })
+}
+
+/** The CrossbusError code `run` throws synchronously, undefined when it does not throw. */
+function codeOf(run: () => unknown): string | undefined {
+  try {
+    run()
+  } catch (error) {
+    return error instanceof CrossbusError ? error.code : `not a CrossbusError: ${String(error)}`
+  }
+  return undefined
 }

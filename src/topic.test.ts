@@ -1,16 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { CrossbusError } from './errors.js'
+import { codeOf } from './test-helpers.js'
 import { MAX_TOPIC_LENGTH, matches, parsePattern, parseTopic } from './topic.js'
-
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run()
-  } catch (error) {
-    return error instanceof CrossbusError ? error.code : `not a CrossbusError: ${String(error)}`
-  }
-  return undefined
-}
 
 describe('parseTopic()', () => {
   test('accepts NATS subjects and returns their tokens', () => {

@@ -60,7 +60,7 @@ export function localBus(options: BusOptions = {}): Bus {
 }
 
 /** The CrossbusError code `run` throws synchronously, undefined when it does not throw. */
-function codeOf(run: () => unknown): string | undefined {
+export function codeOf(run: () => unknown): string | undefined {
   try {
     run()
   } catch (error) {

@@ -1,0 +1,57 @@
+// Fixtures of the cross-context specs: a bus name of the test's own (so tests
+// running at once never hear each other), and `open()` for tabs of one
+// browser context (BroadcastChannel crosses pages of one context only) with
+// the harness page loaded and its errors collected.
+import { test as base, expect, type Page } from '@playwright/test'
+import type {} from './pages/harness.ts'
+
+export { expect }
+
+export const HARNESS = '/e2e/pages/harness.html'
+
+/** Pages' own origin, and two more served by the same Vite server (Chromium resolves *.localhost to loopback). */
+export const PAGES_ORIGIN = 'http://127.0.0.1:5174'
+export const OTHER_ORIGIN = 'http://localhost:5174'
+export const FOREIGN_ORIGIN = 'http://foreign.localhost:5174'
+
+interface Fixtures {
+  /** A bus name no other test uses. */
+  name: string
+  /** Uncaught errors of every page opened with `open`; must stay empty. */
+  pageErrors: string[]
+  /** A new tab of this test's browser context with the harness (or `url`) loaded and ready. */
+  open: (url?: string) => Promise<Page>
+}
+
+export const test = base.extend<Fixtures>({
+  name: async ({}, use, testInfo) => {
+    await use(`e2e-${testInfo.testId}-${testInfo.repeatEachIndex}-${testInfo.retry}-${Math.random().toString(36).slice(2, 8)}`)
+  },
+  pageErrors: async ({}, use) => {
+    const errors: string[] = []
+    await use(errors)
+    expect(errors, 'uncaught errors in the pages').toEqual([])
+  },
+  open: async ({ context, pageErrors }, use) => {
+    await use(async (url = HARNESS) => {
+      const page = await context.newPage()
+      page.on('pageerror', (error) => pageErrors.push(`${page.url()}: ${String(error)}`))
+      await page.goto(url)
+      await expect(page.locator('#status')).toHaveText('ready')
+      return page
+    })
+  },
+})
+
+/** Creates the page's bus (`window.ctx`) and returns its id. */
+export async function startBus(page: Page, name: string): Promise<string> {
+  return page.evaluate((busName) => {
+    window.ctx = new window.kit.Ctx({ name: busName })
+    return window.ctx.id
+  }, name)
+}
+
+/** Ids of the peers a page's bus knows, sorted. */
+export function peersOf(page: Page): Promise<string[]> {
+  return page.evaluate(() => window.ctx.peerIds())
+}

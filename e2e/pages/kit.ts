@@ -3,9 +3,9 @@
 // request/response protocol over a MessagePort so a test can drive a bus that
 // lives in a worker. Everything returned to a test is plain, cloneable data.
 import { createBus, isCrossbusError, type Bus, type BusEvent, type BusOptions, type SubscribeOptions } from '../../src/index.ts'
-import { broadcastChannel, messagePort } from '../../src/transports/index.ts'
+import { broadcastChannel, messagePort, type MessagePortTarget } from '../../src/transports/index.ts'
 
-export { createBus, broadcastChannel, messagePort }
+export { createBus, broadcastChannel, messagePort, type MessagePortTarget }
 
 /** Header of readiness probes (see `wanted`): recordings ignore them. */
 export const PROBE = 'x-e2e-probe'
@@ -257,4 +257,24 @@ export async function startWorker(name: string): Promise<{ worker: Worker; remot
   const remote = new Remote(control.port1)
   const id = await remote.call<string>({ op: 'id' })
   return { worker, remote, id }
+}
+
+/** Connects to the SharedWorker hub named `name` (hub-worker.ts); returns its port. */
+export function connectHub(name: string): MessagePort {
+  return new SharedWorker(new URL('./hub-worker.ts', import.meta.url), { type: 'module', name }).port
+}
+
+/**
+ * Registers sw-worker.ts (module service worker, scope /e2e/pages/) with a bus
+ * named `name`, and resolves once it controls this page.
+ */
+export async function registerServiceWorker(name: string): Promise<void> {
+  const container = navigator.serviceWorker
+  const controlled = new Promise<void>((resolve) => {
+    if (container.controller !== null) resolve()
+    else container.addEventListener('controllerchange', () => resolve(), { once: true })
+  })
+  await container.register(`/e2e/pages/sw-worker.ts?name=${encodeURIComponent(name)}`, { type: 'module' })
+  await container.ready
+  await controlled
 }

@@ -66,8 +66,9 @@ const isEventPort = (target: object): target is EventPort => typeof (target as E
  * postMessage: a MessagePort, a Worker (page side) or a worker's `self`
  * (worker side), a SharedWorker's port, a Node worker_threads Worker or port,
  * a cross-origin Window (with `origin`), `navigator.serviceWorker` in a page
- * or a service worker's `self` (postMessage wakes a stopped service worker),
- * or a shared worker's `self`: a link for each tab that connects.
+ * or a service worker's `self` (postMessage wakes a stopped service worker;
+ * the worker gets a link for each page that speaks to it), or a shared
+ * worker's `self`: a link for each tab that connects.
  *
  * @example
  * const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' })
@@ -91,7 +92,7 @@ function openEndpoint(target: MessagePortTarget, origins: readonly string[]): En
   if (isSharedWorkerScope(target)) return sharedWorkerSource(target)
   if (isWindow(target)) return windowEndpoint(target, origins)
   if (isServiceWorkerContainer(target)) return serviceWorkerPageEndpoint(target)
-  if (isServiceWorkerScope(target)) return serviceWorkerScopeEndpoint(target)
+  if (isServiceWorkerScope(target)) return serviceWorkerScopeSource(target)
   if (isEventPort(target)) return portEndpoint(target)
   const emitter = target as EmitterPort
   let listener: ((data: unknown) => void) | undefined
@@ -199,22 +200,63 @@ function serviceWorkerPageEndpoint(container: ServiceWorkerContainerLike): Endpo
   }
 }
 
-/** A service worker's link to its pages: one to many, like a channel. */
-function serviceWorkerScopeEndpoint(scope: ServiceWorkerScopeLike): Endpoint {
+/** A client of a service worker (a page), as a message event's `source` gives it. */
+interface ClientLike {
+  readonly id: string
+  postMessage(message: unknown): void
+}
+
+const isClient = (source: unknown): source is ClientLike =>
+  typeof source === 'object' &&
+  source !== null &&
+  typeof (source as ClientLike).id === 'string' &&
+  typeof (source as ClientLike).postMessage === 'function'
+
+const looksLikeFrame = (data: unknown): boolean => typeof data === 'object' && data !== null && 'crossbus' in data
+
+/**
+ * A service worker's links to its pages: a point link (with credits, like the
+ * page's side) for each client that speaks to it, made on the client's first
+ * frame (which may be the one that woke a stopped worker) and closed when that
+ * client leaves. One link to every client at once could not work: the pages'
+ * links wait for credit, and a link to many has no one to grant it to.
+ */
+function serviceWorkerScopeSource(scope: ServiceWorkerScopeLike): EndpointSource {
+  /** Delivery into the link of each client, by client id. */
+  const links = new Map<string, (message: unknown) => void>()
   let listener: Listener | undefined
   return {
-    kind: 'broadcast',
-    post(message) {
-      void scope.clients.matchAll({ includeUncontrolled: true }).then((clients) => {
-        for (const client of clients) client.postMessage(message)
-      })
-    },
-    listen(receive) {
-      listener = (event) => receive(event.data)
+    kind: 'source',
+    accept(accept) {
+      listener = (event) => {
+        const client = event.source
+        if (!isClient(client)) return
+        let deliver = links.get(client.id)
+        if (deliver === undefined) {
+          // A page's own messages to its worker are not ours until its bus speaks.
+          if (!looksLikeFrame(event.data)) return
+          let receive: ((message: unknown) => void) | undefined
+          const id = client.id
+          deliver = (message) => receive?.(message)
+          links.set(id, deliver)
+          accept({
+            kind: 'point',
+            post: (message) => client.postMessage(message),
+            listen(onMessage) {
+              receive = onMessage
+            },
+            close() {
+              if (links.get(id) === deliver) links.delete(id)
+            },
+          })
+        }
+        deliver(event.data)
+      }
       scope.addEventListener('message', listener)
     },
     close() {
       if (listener !== undefined) scope.removeEventListener('message', listener)
+      links.clear()
     },
   }
 }

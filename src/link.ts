@@ -142,6 +142,8 @@ export class Link {
   #flushScheduled = false
   #wants = new Map<string, boolean>()
   #lastAnnounced: RouteRecord[] | undefined
+  /** Strangers already asked to say hello. */
+  #asked = new Set<string>()
   #closed = false
 
   /** Made for one context that connected to a source; closed when that context leaves. */
@@ -415,6 +417,12 @@ export class Link {
     if (frame.to !== undefined && frame.to !== this.#host.id) return
     const known = this.neighbors.get(frame.from)
     if (known !== undefined) known.lastSeen = Date.now()
+    else if (frame.kind !== 'hello' && frame.kind !== 'bye' && !this.#asked.has(frame.from)) {
+      // A stranger talking before its hello (we restarted, as a woken service worker does): ask who it is.
+      if (this.#asked.size >= 1024) this.#asked.clear()
+      this.#asked.add(frame.from)
+      this.announce(true, true)
+    }
     switch (frame.kind) {
       case 'hello': {
         const neighbor = known ?? { lastSeen: Date.now(), records: new Map<string, KnownRecord>(), alive: false }

@@ -305,3 +305,31 @@ describe('links that appear over time', () => {
     expect(hub.peers().map((peer) => peer.id)).toEqual([second.id])
   })
 })
+
+describe('strangers', () => {
+  test('a request from a context that has not said hello (a restarted worker’s peer) is answered the way it came', async () => {
+    const name = uniqueName()
+    const { port1, port2 } = new MessageChannel()
+    const frames: Record<string, unknown>[] = []
+    port2.onmessage = (event) => frames.push(event.data as Record<string, unknown>)
+    const worker = bus(name, [messagePort(port1)])
+    worker.reply('wake.up', (event) => `hello ${String(event.data)}`)
+    port2.postMessage({
+      crossbus: WIRE_VERSION,
+      bus: name,
+      from: 'page',
+      kind: 'events',
+      events: [{ id: 'page:1', topic: 'wake.up', data: 'page', source: 'page', seq: 1, time: 0, headers: { 'x-crossbus-reply-to': '$reply.page.1' } }],
+    })
+    await vi.waitFor(
+      () => {
+        const replies = frames.filter((frame) => frame.kind === 'events').flatMap((frame) => frame.events as { topic: string; data: unknown }[])
+        expect(replies).toEqual([expect.objectContaining({ topic: '$reply.page.1', data: 'hello page' })])
+      },
+      { interval: 5 },
+    )
+    // …and the stranger was asked to introduce itself.
+    expect(frames.some((frame) => frame.kind === 'hello' && frame.ask === true)).toBe(true)
+    port2.close()
+  })
+})

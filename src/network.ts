@@ -28,6 +28,11 @@ export interface NetworkHost {
   peerJoined(): void
 }
 
+/** Requests from other contexts whose reply path is remembered, at most. */
+const MAX_REPLY_PATHS = 1024
+/** The request header naming the asker's inbox (see bus.ts). */
+const REPLY_TO = 'x-crossbus-reply-to'
+
 /** Contexts remembered as gone, so their stale records circulating in a cycle of links are refused. */
 const MAX_DEAD = 1024
 
@@ -71,6 +76,8 @@ export class Network implements LinkHost {
   readonly #closed = new AbortController()
   readonly #locks = lockManager()
   readonly #sources: EndpointSource[] = []
+  /** Inbox topic of a request from another context → the link it came by. */
+  #replyPaths = new Map<string, Link>()
 
   constructor(host: NetworkHost, transports: readonly Transport[]) {
     this.#host = host
@@ -164,6 +171,8 @@ export class Network implements LinkHost {
         continue
       }
       this.#host.count('received')
+      const replyTo = wire.headers[REPLY_TO]
+      if (replyTo !== undefined) this.#rememberReplyPath(replyTo, link)
       this.send(event, wire.topic, undefined, link)
     }
   }
@@ -187,19 +196,29 @@ export class Network implements LinkHost {
   send(event: BusEvent, topic: string, tokens: readonly string[] | undefined, except?: Link): { queued: number; dropped: number } {
     let queued = 0
     let dropped = 0
+    // A reply goes back the way its request came, even before the asker's interest is known
+    // (a service worker woken by the request has not heard the page's hello yet).
+    const replyPath = this.#replyPaths.size > 0 ? this.#replyPaths.get(topic) : undefined
     for (const link of this.links) {
-      if (link === except || link.neighbors.size === 0) continue
-      if (!link.wants(topic, tokens ?? topic.split('.'))) continue
+      if (link === except) continue
+      if (link !== replyPath && (link.neighbors.size === 0 || !link.wants(topic, tokens ?? topic.split('.')))) continue
       if (link.enqueue(event)) queued++
       else dropped++
     }
+    if (replyPath !== undefined) this.#replyPaths.delete(topic)
     return { queued, dropped }
   }
 
   /** True when some link has a context that wants `topic` (so the event must be built). */
   wants(topic: string, tokens: readonly string[]): boolean {
+    if (this.#replyPaths.size > 0 && this.#replyPaths.has(topic)) return true
     for (const link of this.links) if (link.neighbors.size > 0 && link.wants(topic, tokens)) return true
     return false
+  }
+
+  #rememberReplyPath(replyTo: string, link: Link): void {
+    if (this.#replyPaths.size >= MAX_REPLY_PATHS) this.#replyPaths.delete(this.#replyPaths.keys().next().value as string)
+    this.#replyPaths.set(replyTo, link)
   }
 
   /** Local subscriptions changed: re-announce at the end of the task. */

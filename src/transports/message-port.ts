@@ -60,6 +60,8 @@ const isServiceWorkerContainer = (target: object): target is ServiceWorkerContai
 const isServiceWorkerScope = (target: object): target is ServiceWorkerScopeLike => 'clients' in target && 'registration' in target
 const isSharedWorkerScope = (target: object): target is SharedWorkerScopeLike => 'onconnect' in target
 const isEventPort = (target: object): target is EventPort => typeof (target as EventPort).addEventListener === 'function'
+/** A message that claims to be a crossbus frame (decoding decides whether it is a good one). */
+const looksLikeFrame = (data: unknown): boolean => typeof data === 'object' && data !== null && 'crossbus' in data
 
 /**
  * A point-to-point link with credit-based flow control, over anything that has
@@ -89,8 +91,9 @@ export function messagePort(target: MessagePortTarget, options: MessagePortOptio
 }
 
 function openEndpoint(target: MessagePortTarget, origins: readonly string[]): Endpoint | EndpointSource {
-  if (isSharedWorkerScope(target)) return sharedWorkerSource(target)
+  // A Window first: any other property test (`'onconnect' in target`) on a cross-origin window throws SecurityError.
   if (isWindow(target)) return windowEndpoint(target, origins)
+  if (isSharedWorkerScope(target)) return sharedWorkerSource(target)
   if (isServiceWorkerContainer(target)) return serviceWorkerPageEndpoint(target)
   if (isServiceWorkerScope(target)) return serviceWorkerScopeSource(target)
   if (isEventPort(target)) return portEndpoint(target)
@@ -164,8 +167,15 @@ function windowEndpoint(target: WindowTarget, origins: readonly string[]): Endpo
     },
     listen(receive, reject) {
       listener = (event) => {
-        if (event.source !== target) return
-        if (event.origin === undefined || !origins.includes(event.origin)) {
+        const allowed = event.origin !== undefined && origins.includes(event.origin)
+        if (event.source !== target) {
+          // Another window. From an allowed origin it may be another link's peer; from any other
+          // origin, a frame that looks like ours is foreign: refused and counted, like on a channel.
+          // Other traffic (not crossbus) is not ours to judge.
+          if (!allowed && looksLikeFrame(event.data)) reject(`frame from origin ${String(event.origin)}, which is not allowed`)
+          return
+        }
+        if (!allowed) {
           reject(`message from origin ${String(event.origin)}, which is not allowed`)
           return
         }
@@ -211,8 +221,6 @@ const isClient = (source: unknown): source is ClientLike =>
   source !== null &&
   typeof (source as ClientLike).id === 'string' &&
   typeof (source as ClientLike).postMessage === 'function'
-
-const looksLikeFrame = (data: unknown): boolean => typeof data === 'object' && data !== null && 'crossbus' in data
 
 /**
  * A service worker's links to its pages: a point link (with credits, like the

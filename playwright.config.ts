@@ -1,10 +1,22 @@
 import { defineConfig } from '@playwright/test'
 import { chromiumLaunchOptions } from './scripts/chromium.mjs'
 
-/** Vite serving the repository root: e2e pages import the library source (`/src/index.ts`). */
+/**
+ * Vite serving the repository root: e2e pages import the library source (`/src/index.ts`).
+ * The same server is three origins to the browser, for the cross-origin iframe
+ * tests: http://127.0.0.1:5174, http://localhost:5174 and http://foreign.localhost:5174
+ * (Chromium resolves *.localhost to loopback; Vite allows localhost hosts by default).
+ */
 const PAGES_PORT = 5174
 /** Vite serving the demo with its own config, as `npm run demo` does. */
 const DEMO_PORT = 5175
+
+/** Flags Playwright passes by default that stop Chromium from throttling hidden tabs. */
+const THROTTLING_OFF_FLAGS = [
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+]
 
 /** Read by scripts/test.mjs for the pass/fail counts. */
 export const JSON_REPORT = process.env.CROSSBUS_E2E_JSON ?? 'test-results/e2e-report.json'
@@ -27,8 +39,18 @@ export default defineConfig({
   projects: [
     {
       name: 'chromium',
-      testIgnore: /demo\.spec\.ts$/,
+      testIgnore: [/demo\.spec\.ts$/, /hidden-tab\.spec\.ts$/],
       use: { baseURL: `http://127.0.0.1:${PAGES_PORT}` },
+    },
+    {
+      // A browser that throttles hidden tabs as a user's does: without the flags
+      // Playwright adds to keep background pages at full speed.
+      name: 'hidden',
+      testMatch: /hidden-tab\.spec\.ts$/,
+      use: {
+        baseURL: `http://127.0.0.1:${PAGES_PORT}`,
+        launchOptions: { ...chromiumLaunchOptions(), ignoreDefaultArgs: THROTTLING_OFF_FLAGS },
+      },
     },
     {
       name: 'demo',

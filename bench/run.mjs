@@ -1,156 +1,42 @@
-// `npm run bench` (after the build): measures the in-process core side by side
-// with peer emitters in one run, prints the tables and ratios, and writes the
-// numbers to bench/results-core.json. See bench/README.md.
+// `npm run bench` (after the build): the in-process core part (run-core.mjs),
+// then the Chromium part (run-browser.mjs), each printing its tables and
+// writing bench/results-<part>.json. See bench/README.md.
+//
+//   npm run bench                     # both parts
+//   npm run bench -- --only=core      # one part: core or browser
+//   npm run bench -- --only=browser --sections=1,3   # some of the browser sections (1-5)
+//   npm run bench -- --only=browser --profile   # also CPU-profile crossbus in Chromium
 
-import { execFile } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
-import os from 'node:os'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
-import { BURST, CAPACITY, LIBRARIES, PUBLISH_CASES } from './core.mjs'
+const PARTS = ['core', 'browser']
 
-/** Goals from the issue: crossbus ÷ peer, in deliveries per second, at least this. */
-const GOALS = { eventemitter3: 0.5, emittery: 5 }
-const SUBSCRIBER_COUNTS = [1, 10]
-const TIMING = { time: 1000, warmupTime: 250 }
-const HEAP_CHECKPOINTS = [100_000, 1_000_000]
-const HEAP_CHUNK = 10_000
-/** Heap counts as flat when 1M publishes grew it by at most this much more than 100k did. */
-const FLAT_TOLERANCE_BYTES = 1024 * 1024
-const MB = 1024 * 1024
-
-const PUBLISH_LABELS = {
-  none: 'no subscriber',
-  keepingUp: 'subscriber keeping up',
-  stalledDropNewest: 'stalled subscriber, drop-newest',
-  stalledDropOldest: 'stalled subscriber, drop-oldest',
+const args = process.argv.slice(2)
+const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length)
+if (only !== undefined && !PARTS.includes(only)) {
+  console.error(`unknown part ${JSON.stringify(only)}: --only=${PARTS.join('|')}`)
+  process.exit(2)
+}
+const sectionsArg = args.find((arg) => arg.startsWith('--sections='))
+const sections = sectionsArg === undefined ? [1, 2, 3, 4, 5] : sectionsArg.slice('--sections='.length).split(',').map(Number)
+if (sections.some((section) => !Number.isInteger(section) || section < 1 || section > 5)) {
+  console.error(`--sections takes browser section numbers 1-5, comma-separated; got ${sectionsArg}`)
+  process.exit(2)
+}
+const unknown = args.filter((arg) => !arg.startsWith('--only=') && !arg.startsWith('--sections=') && arg !== '--profile')
+if (unknown.length > 0) {
+  console.error(`unknown arguments: ${unknown.join(' ')} (expected --only=${PARTS.join('|')}, --sections=1,2,… and/or --profile)`)
+  process.exit(2)
 }
 
-const caseScript = fileURLToPath(new URL('./case.mjs', import.meta.url))
-const run = promisify(execFile)
-
-/** Measures one case in a fresh Node process (see case.mjs); cases run one at a time. */
-async function measure(spec) {
-  const { stdout } = await run(process.execPath, ['--expose-gc', caseScript, JSON.stringify(spec)], { maxBuffer: 1 << 24 })
-  return JSON.parse(stdout)
+const started = performance.now()
+if (only === undefined || only === 'core') {
+  const { runCore } = await import('./run-core.mjs')
+  await runCore()
+  const seconds = (performance.now() - started) / 1000
+  console.log(`core part: ${seconds.toFixed(0)} s\n`)
 }
-
-function rate(perSecond) {
-  if (perSecond >= 1e6) return `${(perSecond / 1e6).toFixed(2)} M/s`
-  if (perSecond >= 1e3) return `${(perSecond / 1e3).toFixed(1)} k/s`
-  return `${perSecond.toFixed(0)} /s`
+if (only === undefined || only === 'browser') {
+  const browserStarted = performance.now()
+  const { runBrowser } = await import('./run-browser.mjs')
+  await runBrowser({ profile: args.includes('--profile'), sections })
+  console.log(`browser part: ${((performance.now() - browserStarted) / 1000).toFixed(0)} s`)
 }
-
-/** Prints rows under a header: first column left-aligned, the others right-aligned. */
-function table(header, rows) {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => String(row[column]).length)))
-  const line = (cells) =>
-    cells.map((cell, column) => (column === 0 ? String(cell).padEnd(widths[column]) : String(cell).padStart(widths[column]))).join('   ')
-  console.log(line(header))
-  console.log(widths.map((width) => '-'.repeat(width)).join('   '))
-  for (const row of rows) console.log(line(row))
-}
-
-const verdict = (ok) => (ok ? 'ok' : 'MISSED')
-
-const [load] = os.loadavg()
-const cpus = os.cpus()
-console.log(`crossbus core bench: Node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? 'unknown cpu'}, load average ${load.toFixed(2)}`)
-if (load >= cpus.length) console.log('WARNING: the machine is busy with other work; expect noisy numbers (see the ± column)')
-console.log(
-  `each case in its own process; tinybench ${TIMING.time} ms per case after ${TIMING.warmupTime} ms of warm-up; ` +
-    '± is the relative margin of error of the mean (95%)\n',
-)
-
-// 1. publish→deliver throughput.
-const throughput = []
-const ratios = {}
-for (const subs of SUBSCRIBER_COUNTS) {
-  const rows = []
-  for (const library of LIBRARIES) rows.push(await measure({ kind: 'throughput', library, subs, ...TIMING }))
-  throughput.push(...rows)
-  const crossbus = rows.find((row) => row.library === 'crossbus')
-  ratios[subs] = {}
-  for (const row of rows) {
-    if (row !== crossbus) ratios[subs][row.library] = crossbus.deliveriesPerSecond / row.deliveriesPerSecond
-  }
-
-  console.log(`1. publish→deliver, bursts of ${BURST} events, ${subs} subscriber${subs === 1 ? '' : 's'}; each handler adds the data to a sum`)
-  table(
-    ['library', 'deliveries', 'publishes', '±', 'crossbus ÷ it'],
-    rows.map((row) => [
-      row.library,
-      rate(row.deliveriesPerSecond),
-      rate(row.publishesPerSecond),
-      `${row.rme.toFixed(1)}%`,
-      row === crossbus ? '' : `${ratios[subs][row.library].toFixed(2)}×`,
-    ]),
-  )
-  const complete = crossbus.dropped === 0 && crossbus.failed === 0 && crossbus.delivered === crossbus.published * subs
-  console.log(
-    `   crossbus stats: published ${crossbus.published}, delivered ${crossbus.delivered}, dropped ${crossbus.dropped}, failed ${crossbus.failed}` +
-      (complete ? ' (every event delivered)' : ' — EVENTS LOST, the crossbus numbers are invalid'),
-  )
-  if (!complete) process.exitCode = 1
-  for (const [peer, goal] of Object.entries(GOALS)) {
-    console.log(`   goal ≥ ${goal}× ${peer}: ${ratios[subs][peer].toFixed(2)}× ${verdict(ratios[subs][peer] >= goal)}`)
-  }
-  console.log()
-}
-
-// 2. Cost of one publish() call.
-const publishCost = []
-for (const scenario of PUBLISH_CASES) publishCost.push(await measure({ kind: 'publishCost', scenario, ...TIMING }))
-const none = publishCost.find((row) => row.scenario === 'none')
-console.log(`2. cost of one publish() call, in loops of ${BURST}; a stalled subscriber's handler never settles and its queue (${CAPACITY}) is full`)
-table(
-  ['case', 'ns/publish', '±', '÷ no subscriber', 'dropped'],
-  publishCost.map((row) => [
-    PUBLISH_LABELS[row.scenario],
-    row.nsPerPublish.toFixed(1),
-    `${row.rme.toFixed(1)}%`,
-    `${(row.nsPerPublish / none.nsPerPublish).toFixed(2)}×`,
-    row.dropped,
-  ]),
-)
-const keepingUp = publishCost.find((row) => row.scenario === 'keepingUp')
-const stalledDropAll = publishCost
-  .filter((row) => row.scenario.startsWith('stalled'))
-  .every((row) => row.dropped === row.published - CAPACITY - 1)
-console.log(
-  `   keeping up: dropped ${keepingUp.dropped} ${verdict(keepingUp.dropped === 0)}; ` +
-    `stalled: every publish after the first ${CAPACITY + 1} dropped ${verdict(stalledDropAll)}`,
-)
-console.log()
-
-// 3. Heap under a stalled subscriber.
-const heap = []
-for (const overflow of ['drop-newest', 'drop-oldest']) {
-  heap.push(await measure({ kind: 'heap', overflow, checkpoints: HEAP_CHECKPOINTS, chunk: HEAP_CHUNK }))
-}
-console.log(`3. heap growth while publishing to a stalled subscriber (capacity ${CAPACITY}), after gc, from a baseline with the queue full`)
-table(
-  ['overflow', ...HEAP_CHECKPOINTS.map((count) => `after ${count.toLocaleString('en')}`), 'flat?', 'dropped'],
-  heap.map((row) => {
-    const first = row.deltas[0].heapDeltaBytes
-    const last = row.deltas[row.deltas.length - 1].heapDeltaBytes
-    return [row.overflow, ...row.deltas.map((delta) => `${(delta.heapDeltaBytes / MB).toFixed(2)} MB`), verdict(last - first <= FLAT_TOLERANCE_BYTES), row.dropped]
-  }),
-)
-
-const results = {
-  date: new Date().toISOString(),
-  node: process.version,
-  cpus: cpus.length,
-  cpu: cpus[0]?.model,
-  loadAverage: load,
-  burst: BURST,
-  capacity: CAPACITY,
-  timing: TIMING,
-  throughput,
-  ratios,
-  publishCost,
-  heap,
-}
-await writeFile(new URL('./results-core.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`)
-console.log('\nwrote bench/results-core.json')

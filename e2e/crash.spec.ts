@@ -12,7 +12,7 @@ test('a crashed tab leaves the other tabs\' peers() within the peer timeout, wit
   const bId = await startBus(b, name)
   const cId = await startBus(c, name)
   await b.evaluate(() => void window.ctx.record('for.b'))
-  await expect.poll(() => peersOf(a)).toEqual([bId, cId].sort())
+  await expect.poll(() => peersOf(a), { message: 'A sees B and C before the crash' }).toEqual([bId, cId].sort())
   await a.evaluate(() => window.ctx.wanted('for.b'))
 
   const crashed = b.waitForEvent('crash')
@@ -23,12 +23,13 @@ test('a crashed tab leaves the other tabs\' peers() within the peer timeout, wit
   const since = Date.now()
 
   // Gone from A's and C's peers without a goodbye.
-  await expect.poll(() => peersOf(a), { timeout: PEER_TIMEOUT_MS + 5000 }).toEqual([cId])
+  await expect.poll(() => peersOf(a), { timeout: PEER_TIMEOUT_MS + 5000, message: 'B leaves A\'s peers' }).toEqual([cId])
   const goneAfter = Date.now() - since
-  await expect.poll(() => peersOf(c), { timeout: PEER_TIMEOUT_MS + 5000 }).toEqual([aId])
+  await expect.poll(() => peersOf(c), { timeout: PEER_TIMEOUT_MS + 5000, message: 'B leaves C\'s peers' }).toEqual([aId])
   expect(goneAfter).toBeLessThanOrEqual(PEER_TIMEOUT_MS + 2000)
+  const seen = JSON.stringify(await a.evaluate(() => window.ctx.diagnostics))
   const leaves = await a.evaluate(() => window.ctx.diagnosticsOf('peer-leave'))
-  expect(leaves).toHaveLength(1)
+  expect(leaves, `one peer-leave in A's diagnostics: ${seen}`).toHaveLength(1)
   expect(leaves[0]!.message).toContain(bId)
   expect(leaves[0]!.message).not.toContain(' left ') // it never said goodbye
 
@@ -40,5 +41,5 @@ test('a crashed tab leaves the other tabs\' peers() within the peer timeout, wit
     await window.ctx.bus.flush()
     return sent() - before
   })
-  expect(posted).toBe(0)
+  expect(posted, `A posts nothing for a topic only B wanted (A's diagnostics: ${seen})`).toBe(0)
 })

@@ -17,7 +17,6 @@ export interface Seen {
   source: string
   seq: number
   id: string
-  retained?: boolean
 }
 
 /** A diagnostic as a test sees it (errors as strings). */

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path'
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers'
 import { playwright } from '@vitest/browser-playwright'
 import { defineConfig } from 'vitest/config'
 import { chromiumLaunchOptions } from './scripts/chromium.mjs'
@@ -28,6 +29,7 @@ export default defineConfig({
           name: 'node',
           environment: 'node',
           include: ['src/**/*.test.ts'],
+          exclude: ['src/**/*.workerd.test.ts'],
           typecheck: { enabled: true, only: false, include: ['src/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
         },
       },
@@ -36,7 +38,7 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['src/**/*.test.ts'],
-          exclude: ['src/**/*.node.test.ts'],
+          exclude: ['src/**/*.node.test.ts', 'src/**/*.workerd.test.ts'],
           browser: {
             enabled: true,
             headless: true,
@@ -46,6 +48,12 @@ export default defineConfig({
             screenshotDirectory: resolve(root, 'test-results/vitest-screenshots'),
           },
         },
+      },
+      {
+        // Cloudflare Workers: the workerd runtime itself, through Miniflare. The core's unit tests
+        // run here unchanged; link tests that need BroadcastChannel (absent in workerd) do not.
+        plugins: [cloudflareTest({ miniflare: { compatibilityDate: '2026-04-01', compatibilityFlags: ['nodejs_compat'] } })],
+        test: { name: 'workerd', include: ['src/**/*.workerd.test.ts', 'src/{bus,process,stream,request,topic,queue,retry,event-id}.test.ts'] },
       },
     ],
   },

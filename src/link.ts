@@ -435,6 +435,12 @@ export class Link {
         if (known === undefined) {
           this.neighbors.set(frame.from, neighbor)
           this.#host.report({ type: 'peer-join', transport: this.name, message: `crossbus: peer ${frame.from} joined on ${this.name}` })
+          // A new context on a point link (a restarted service worker) grants from scratch:
+          // credit lost with its predecessor must not stall this link for good.
+          if (this.kind === 'point') {
+            this.#credit = INITIAL_CREDIT
+            this.flush()
+          }
         }
         if (changed) this.#routesChanged()
         if (known === undefined) this.#host.peerJoined(this, frame.from)

@@ -333,3 +333,24 @@ describe('strangers', () => {
     port2.close()
   })
 })
+
+describe('credit across restarts', () => {
+  test('a new context on a point link (a restarted worker) restores the credit its predecessor never granted back', async () => {
+    const name = uniqueName()
+    const { port1, port2 } = new MessageChannel()
+    const frames: Record<string, unknown>[] = []
+    port2.onmessage = (event) => frames.push(event.data as Record<string, unknown>)
+    const hello = (id: string): void =>
+      port2.postMessage({ crossbus: WIRE_VERSION, bus: name, from: id, kind: 'hello', routes: [{ id, version: 1, patterns: ['x'], replies: [] }] })
+    const page = bus(name, [messagePort(port1, { capacity: 100_000 })])
+    hello('first-worker')
+    await vi.waitFor(() => expect(page.peers()).toHaveLength(1), { interval: 5 })
+    for (let index = 0; index < INITIAL_CREDIT + 10; index++) page.publish('x', index)
+    await page.flush()
+    expect(page.stats().transports[0]).toMatchObject({ sent: INITIAL_CREDIT, queued: 10 })
+    // The worker is stopped and a new one starts: it never saw the events in flight.
+    hello('second-worker')
+    await vi.waitFor(() => expect(page.stats().transports[0]).toMatchObject({ sent: INITIAL_CREDIT + 10, queued: 0 }), { interval: 5 })
+    port2.close()
+  })
+})

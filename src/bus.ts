@@ -1,3 +1,4 @@
+import { cloneError } from './cloneable.js'
 import { createReporter } from './diagnostics.js'
 import { Dispatcher } from './dispatcher.js'
 import { Envelope } from './envelope.js'
@@ -269,12 +270,9 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   }
 
   function checkCloneable(topic: string, data: unknown): void {
-    try {
-      structuredClone(data)
-    } catch (error) {
-      throw new CrossbusError('NOT_CLONEABLE', `the data published on ${quote(topic)} cannot be structured-cloned`, {
-        cause: error,
-      })
+    const error = cloneError(data)
+    if (error !== undefined) {
+      throw new CrossbusError('NOT_CLONEABLE', `the data published on ${quote(topic)} cannot be structured-cloned`, { cause: error })
     }
   }
 

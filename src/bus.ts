@@ -1,7 +1,7 @@
 import { cloneError } from './cloneable.js'
 import { createReporter } from './diagnostics.js'
 import { Dispatcher } from './dispatcher.js'
-import { Envelope } from './envelope.js'
+import { EMPTY_HEADERS as NO_HEADERS, Envelope } from './envelope.js'
 import { createEventIds } from './event-id.js'
 import { CrossbusError, quote } from './errors.js'
 import type { Overflow } from './queue.js'
@@ -47,7 +47,6 @@ const DEFAULT_REQUEST_TIMEOUT = 5000
 /** Publishes that may share one Date.now() reading within a task (a few microseconds at most). */
 const CLOCK_READS_SHARED = 128
 
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 const RESOLVED: Promise<void> = Promise.resolve()
 
 const disposeSymbol: typeof Symbol.dispose = Symbol.dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose)

@@ -1,5 +1,8 @@
 import type { BusEvent } from './types.js'
 
+/** The headers of an event that has none: one frozen object shared by all. */
+export const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+
 /** The frozen event envelope. A class, so every event shares one shape and prints as `Envelope`. */
 export class Envelope implements BusEvent {
   readonly id: string

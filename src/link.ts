@@ -2,7 +2,7 @@ import { quote } from './errors.js'
 import { BoundedQueue, type Overflow } from './queue.js'
 import { matchTokens, parsePattern } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
-import { decodeFrame, WIRE_VERSION, type Frame, type RouteRecord, type WireEvent } from './wire.js'
+import { decodeFrame, encodeEvents, WIRE_VERSION, type EventsFrame, type Frame, type RouteRecord } from './wire.js'
 
 /**
  * The platform side of a link, wrapped by an adapter (broadcastChannel(),
@@ -60,7 +60,7 @@ export interface LinkHost {
   routesFor(link: Link): RouteRecord[]
   /** Something a neighbor announced changed. */
   routesChanged(): void
-  receive(link: Link, events: readonly WireEvent[], answers: number | undefined): void
+  receive(link: Link, frame: EventsFrame): void
   answerRetained(link: Link, from: string, patterns: readonly string[], ask: number): void
   /** Whether an outgoing event is its topic's retained one. */
   isRetained(event: BusEvent): boolean
@@ -85,7 +85,13 @@ export interface Neighbor {
   alive: boolean
 }
 
-function know(record: RouteRecord): KnownRecord {
+const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((item, index) => item === b[index])
+
+/** Parses a record's patterns once: a heartbeat that only bumps the version reuses the parse. */
+function know(record: RouteRecord, previous: KnownRecord | undefined): KnownRecord {
+  if (previous !== undefined && sameList(previous.patterns, record.patterns) && sameList(previous.replies, record.replies)) {
+    return previous.version === record.version ? previous : { ...previous, version: record.version }
+  }
   const parse = (patterns: readonly string[]): string[][] => {
     const parsed: string[][] = []
     for (const pattern of patterns) {
@@ -245,19 +251,16 @@ export class Link {
   flush(): void {
     while (this.queue.size > 0 && this.#credit > 0 && !this.#closed) {
       const count = Math.min(this.queue.size, this.batch, this.#credit)
-      const events: WireEvent[] = []
-      for (let index = 0; index < count; index++) {
-        const event = this.queue.shift() as BusEvent
-        events.push(this.#host.isRetained(event) ? { ...event, retain: true } : event)
-      }
+      const events: BusEvent[] = []
+      for (let index = 0; index < count; index++) events.push(this.queue.shift() as BusEvent)
       this.#credit -= count
-      this.#postEvents(events, undefined)
+      this.#postEvents(events, undefined, undefined)
     }
   }
 
   /** Posts events answering a retained-state request (outside the queue: they are few). */
   answer(to: string, events: readonly BusEvent[], ask: number): void {
-    this.#post({ kind: 'events', to, events: events.map((event) => ({ ...event, retain: true })), answers: ask })
+    this.#postEvents(events, ask, to)
   }
 
   askRetained(patterns: readonly string[], ask: number): void {
@@ -352,8 +355,18 @@ export class Link {
   }
 
   /** Posts a batch; if one event cannot be cloned, the others still go and that one is reported. */
-  #postEvents(events: WireEvent[], answers: number | undefined): void {
-    const frame = { crossbus: WIRE_VERSION, bus: this.#host.name, from: this.#host.id, kind: 'events', events, ...(answers === undefined ? {} : { answers }) }
+  #postEvents(events: readonly BusEvent[], answers: number | undefined, to: string | undefined): void {
+    if (this.#closed) return
+    // Answers to a retained-state request are all retained events.
+    const isRetained = answers === undefined ? (index: number) => this.#host.isRetained(events[index] as BusEvent) : () => true
+    const frame = {
+      crossbus: WIRE_VERSION,
+      bus: this.#host.name,
+      from: this.#host.id,
+      ...(to === undefined ? {} : { to }),
+      ...encodeEvents(events, isRetained),
+      ...(answers === undefined ? {} : { answers }),
+    }
     try {
       this.#endpoint.post(frame)
       this.sent += events.length
@@ -364,10 +377,10 @@ export class Link {
         return
       }
     }
-    for (const event of events) this.#postEvents([event], answers)
+    for (const event of events) this.#postEvents([event], answers, to)
   }
 
-  #lose(events: readonly WireEvent[], error: unknown): void {
+  #lose(events: readonly BusEvent[], error: unknown): void {
     const cloneError = error instanceof Error && error.name === 'DataCloneError'
     for (const event of events) {
       this.dropped++
@@ -428,7 +441,7 @@ export class Link {
         const neighbor = known ?? { lastSeen: Date.now(), records: new Map<string, KnownRecord>(), alive: false }
         const records = new Map<string, KnownRecord>()
         for (const record of frame.routes) {
-          if (record.id !== this.#host.id && this.#host.observe(record)) records.set(record.id, know(record))
+          if (record.id !== this.#host.id && this.#host.observe(record)) records.set(record.id, know(record, neighbor.records.get(record.id)))
         }
         const changed = known === undefined || !sameRoutes([...neighbor.records.values()], [...records.values()])
         neighbor.records = records
@@ -458,9 +471,9 @@ export class Link {
         this.#host.answerRetained(this, frame.from, frame.patterns, frame.ask)
         return
       case 'events':
-        this.received += frame.events.length
-        this.#host.receive(this, frame.events, frame.answers)
-        if (this.#endpoint.kind === 'point' && frame.answers === undefined) this.#grantLater(frame.events.length)
+        this.received += frame.data.length
+        this.#host.receive(this, frame)
+        if (this.#endpoint.kind === 'point' && frame.answers === undefined) this.#grantLater(frame.data.length)
         return
     }
   }

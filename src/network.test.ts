@@ -5,7 +5,7 @@ import { INITIAL_CREDIT, PEER_TIMEOUT_MS, type Endpoint, type Transport } from '
 import { broadcastChannel } from './transports/broadcast-channel.js'
 import { messagePort, type MessagePortTarget } from './transports/message-port.js'
 import type { Bus, Diagnostic } from './types.js'
-import { decodeFrame, WIRE_VERSION } from './wire.js'
+import { decodeFrame, encodeEvents, WIRE_VERSION } from './wire.js'
 
 const buses: Bus[] = []
 afterEach(async () => {
@@ -175,7 +175,7 @@ describe('flow control and batching', () => {
   }
 
   const eventsIn = (frames: Record<string, unknown>[]): number =>
-    frames.filter((frame) => frame.kind === 'events').reduce((sum, frame) => sum + (frame.events as unknown[]).length, 0)
+    frames.filter((frame) => frame.kind === 'events').reduce((sum, frame) => sum + (frame.data as unknown[]).length, 0)
 
   test('a receiver that grants no credit fills only its own bounded link queue; local subscribers get everything', async () => {
     const name = uniqueName()
@@ -230,6 +230,17 @@ describe('wire decoding', () => {
     const envelope = fc.record({ crossbus: fc.constant(WIRE_VERSION), bus: fc.string(), from: fc.string() })
     const malformed = fc.oneof(
       fc.record({ kind: fc.constant('events'), events: fc.array(fc.record({ id: fc.integer(), topic: fc.string() }), { minLength: 1 }) }),
+      fc.record({
+        kind: fc.constant('events'),
+        sources: fc.constant(['s']),
+        topics: fc.constant(['t']),
+        data: fc.array(fc.anything(), { minLength: 1, maxLength: 4 }),
+        // Columns of the wrong type or length, or indexes past their tables.
+        src: fc.oneof(fc.constant(new Uint32Array([7])), fc.constant([0])),
+        seq: fc.constant(new Float64Array([1])),
+        topic: fc.constant(new Uint32Array([0])),
+        time: fc.constant(new Float64Array([0])),
+      }),
       fc.record({ kind: fc.constant('hello'), routes: fc.array(fc.record({ id: fc.string(), version: fc.constant(-1) }), { minLength: 1 }) }),
       fc.record({ kind: fc.constant('credit'), credit: fc.oneof(fc.double({ max: -1 }), fc.string()) }),
       fc.record({ kind: fc.string().filter((kind) => !['hello', 'bye', 'events', 'credit', 'retained'].includes(kind)) }),
@@ -257,7 +268,9 @@ describe('wire decoding', () => {
           bus: fc.constant(name),
           from: fc.string(),
           kind: fc.constantFrom('hello', 'events', 'credit', 'retained', 'nope'),
-          events: fc.anything(),
+          data: fc.anything(),
+          sources: fc.anything(),
+          src: fc.anything(),
           routes: fc.anything(),
           credit: fc.anything(),
         }),
@@ -270,8 +283,7 @@ describe('wire decoding', () => {
       crossbus: WIRE_VERSION,
       bus: name,
       from: 'tester',
-      kind: 'events',
-      events: [{ id: 'tester:1', topic: 'ok', data: 'after the storm', source: 'tester', seq: 1, time: 0, headers: {} }],
+      ...encodeEvents([{ topic: 'ok', data: 'after the storm', source: 'tester', seq: 1, time: 0, headers: {} }], () => false),
     })
     await vi.waitFor(() => expect(got).toContain('after the storm'), { interval: 5, timeout: 5000 })
     expect(a.stats().rejected).toBeGreaterThan(2000)
@@ -318,12 +330,13 @@ describe('strangers', () => {
       crossbus: WIRE_VERSION,
       bus: name,
       from: 'page',
-      kind: 'events',
-      events: [{ id: 'page:1', topic: 'wake.up', data: 'page', source: 'page', seq: 1, time: 0, headers: { 'x-crossbus-reply-to': '$reply.page.1' } }],
+      ...encodeEvents([{ topic: 'wake.up', data: 'page', source: 'page', seq: 1, time: 0, headers: { 'x-crossbus-reply-to': '$reply.page.1' } }], () => false),
     })
     await vi.waitFor(
       () => {
-        const replies = frames.filter((frame) => frame.kind === 'events').flatMap((frame) => frame.events as { topic: string; data: unknown }[])
+        const replies = frames
+          .filter((frame) => frame.kind === 'events')
+          .flatMap((frame) => (frame.data as unknown[]).map((data, index) => ({ topic: (frame.topics as string[])[(frame.topic as Uint32Array)[index] as number], data })))
         expect(replies).toEqual([expect.objectContaining({ topic: '$reply.page.1', data: 'hello page' })])
       },
       { interval: 5 },

@@ -1,8 +1,8 @@
-import { Envelope } from './envelope.js'
+import { EMPTY_HEADERS, Envelope } from './envelope.js'
 import { HEARTBEAT_MS, Link, PEER_TIMEOUT_MS, type EndpointSource, type LinkHost, type Transport } from './link.js'
 import { parsePattern } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
-import type { RouteRecord, WireEvent } from './wire.js'
+import type { EventsFrame, RouteRecord } from './wire.js'
 
 /** Seqs remembered per source to recognise an event that arrives twice (over two paths). */
 const DEDUPE_WINDOW = 4096
@@ -156,24 +156,39 @@ export class Network implements LinkHost {
     return this.#host.isRetained(event)
   }
 
-  receive(link: Link, events: readonly WireEvent[], answers: number | undefined): void {
-    for (const wire of events) {
-      if (this.#isDuplicate(wire.source, wire.seq)) continue
-      const event = new Envelope(wire.id, wire.topic, wire.data, wire.source, wire.seq, wire.time, Object.freeze({ ...wire.headers }), false)
+  receive(link: Link, frame: EventsFrame): void {
+    const { sources, topics, src, seq, topic, time, data, headers, retained, answers } = frame
+    const retainedAt = retained === undefined ? undefined : new Set(retained)
+    for (let index = 0; index < data.length; index++) {
+      const source = sources[src[index] as number] as string
+      const eventSeq = seq[index] as number
+      if (this.#isDuplicate(source, eventSeq)) continue
+      const eventTopic = topics[topic[index] as number] as string
+      const eventHeaders = headers?.[index]
+      const event = new Envelope(
+        `${source}:${eventSeq}`,
+        eventTopic,
+        data[index],
+        source,
+        eventSeq,
+        time[index] as number,
+        eventHeaders == null ? EMPTY_HEADERS : Object.freeze({ ...eventHeaders }),
+        false,
+      )
       if (answers !== undefined) {
         this.#host.answered(answers, event)
         continue
       }
-      if (!this.#host.deliver(event, wire.retain === true)) {
+      if (!this.#host.deliver(event, retainedAt?.has(index) === true)) {
         link.rejected++
         this.#host.count('rejected')
-        this.#host.report({ type: 'bad-frame', transport: link.name, topic: wire.topic, message: `crossbus: ${link.name} refused an event with an invalid topic` })
+        this.#host.report({ type: 'bad-frame', transport: link.name, topic: eventTopic, message: `crossbus: ${link.name} refused an event with an invalid topic` })
         continue
       }
       this.#host.count('received')
-      const replyTo = wire.headers[REPLY_TO]
+      const replyTo = event.headers[REPLY_TO]
       if (replyTo !== undefined) this.#rememberReplyPath(replyTo, link)
-      this.send(event, wire.topic, undefined, link)
+      this.send(event, eventTopic, undefined, link)
     }
   }
 

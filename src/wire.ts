@@ -18,19 +18,6 @@ export interface RouteRecord {
   readonly replies: readonly string[]
 }
 
-/** An event on the wire. */
-export interface WireEvent {
-  readonly id: string
-  readonly topic: string
-  readonly data: unknown
-  readonly source: string
-  readonly seq: number
-  readonly time: number
-  readonly headers: Readonly<Record<string, string>>
-  /** Set when the publisher retained it. */
-  readonly retain?: boolean
-}
-
 interface FrameBase {
   /** Wire version; also marks the message as ours. */
   readonly crossbus: typeof WIRE_VERSION
@@ -55,10 +42,27 @@ export interface HelloFrame extends FrameBase {
 export interface ByeFrame extends FrameBase {
   readonly kind: 'bye'
 }
-/** events: a batch, in order. */
+/**
+ * events: a batch, in order, as columns: one entry per event in each of
+ * `src`, `seq`, `topic`, `time` and `data`. Sources and topics are tables, so
+ * a batch of one publisher's events on a few topics clones almost as cheaply
+ * as the bare data (an object per event costs three times as much).
+ */
 export interface EventsFrame extends FrameBase {
   readonly kind: 'events'
-  readonly events: readonly WireEvent[]
+  readonly sources: readonly string[]
+  readonly topics: readonly string[]
+  /** Index into `sources`. */
+  readonly src: Uint32Array
+  readonly seq: Float64Array
+  /** Index into `topics`. */
+  readonly topic: Uint32Array
+  readonly time: Float64Array
+  readonly data: readonly unknown[]
+  /** Headers of each event (null for none); absent when no event has any. */
+  readonly headers?: readonly (Readonly<Record<string, string>> | null)[]
+  /** Indexes of events their publisher retained. */
+  readonly retained?: readonly number[]
   /** Answer to a retained-state request of that number. */
   readonly answers?: number
 }
@@ -92,17 +96,21 @@ function isRecord(value: unknown): value is RouteRecord {
   return isObject(value) && isString(value.id) && isCount(value.version) && isStringArray(value.patterns) && isStringArray(value.replies)
 }
 
-function isWireEvent(value: unknown): value is WireEvent {
-  return (
-    isObject(value) &&
-    isString(value.id) &&
-    isString(value.topic) &&
-    isString(value.source) &&
-    isCount(value.seq) &&
-    typeof value.time === 'number' &&
-    isHeaders(value.headers) &&
-    (value.retain === undefined || typeof value.retain === 'boolean')
-  )
+function isIndexColumn(value: unknown, length: number, bound: number): boolean {
+  if (!(value instanceof Uint32Array) || value.length !== length) return false
+  for (let index = 0; index < length; index++) if ((value[index] as number) >= bound) return false
+  return true
+}
+
+function isEvents(message: Record<string, unknown>): boolean {
+  const { sources, topics, src, seq, topic, time, data, headers, retained } = message
+  if (!Array.isArray(data) || !isStringArray(sources) || !isStringArray(topics)) return false
+  const count = data.length
+  if (!isIndexColumn(src, count, sources.length) || !isIndexColumn(topic, count, topics.length)) return false
+  if (!(seq instanceof Float64Array) || seq.length !== count || !seq.every((value) => isCount(value))) return false
+  if (!(time instanceof Float64Array) || time.length !== count) return false
+  if (headers !== undefined && !(Array.isArray(headers) && headers.length === count && headers.every((entry) => entry === null || isHeaders(entry)))) return false
+  return retained === undefined || (Array.isArray(retained) && retained.every((index) => isCount(index) && index < count))
 }
 
 /**
@@ -124,7 +132,7 @@ export function decodeFrame(message: unknown): Frame | string {
     case 'bye':
       return message as unknown as ByeFrame
     case 'events':
-      if (!Array.isArray(message.events) || !message.events.every(isWireEvent)) return 'malformed events'
+      if (!isEvents(message)) return 'malformed events'
       if (message.answers !== undefined && !isCount(message.answers)) return 'malformed answer number'
       return message as unknown as EventsFrame
     case 'credit':
@@ -133,5 +141,54 @@ export function decodeFrame(message: unknown): Frame | string {
       return isStringArray(message.patterns) && isCount(message.ask) ? (message as unknown as RetainedFrame) : 'malformed retained request'
     default:
       return `unknown frame kind ${JSON.stringify(String(message.kind)).slice(0, 40)}`
+  }
+}
+
+/** Encodes events as the columns of an events frame (without the envelope fields). */
+export function encodeEvents(
+  events: readonly { readonly source: string; readonly seq: number; readonly topic: string; readonly time: number; readonly data: unknown; readonly headers: Readonly<Record<string, string>> }[],
+  isRetained: (index: number) => boolean,
+): Omit<EventsFrame, 'crossbus' | 'bus' | 'from' | 'to' | 'answers'> {
+  const count = events.length
+  const sources: string[] = []
+  const topics: string[] = []
+  const sourceIndex = new Map<string, number>()
+  const topicIndex = new Map<string, number>()
+  const src = new Uint32Array(count)
+  const seq = new Float64Array(count)
+  const topic = new Uint32Array(count)
+  const time = new Float64Array(count)
+  const data = new Array<unknown>(count)
+  let headers: (Readonly<Record<string, string>> | null)[] | undefined
+  let retained: number[] | undefined
+  for (let index = 0; index < count; index++) {
+    const event = events[index] as (typeof events)[number]
+    let source = sourceIndex.get(event.source)
+    if (source === undefined) sourceIndex.set(event.source, (source = sources.push(event.source) - 1))
+    let topicAt = topicIndex.get(event.topic)
+    if (topicAt === undefined) topicIndex.set(event.topic, (topicAt = topics.push(event.topic) - 1))
+    src[index] = source
+    seq[index] = event.seq
+    topic[index] = topicAt
+    time[index] = event.time
+    data[index] = event.data
+    for (const _key in event.headers) {
+      headers ??= new Array<Readonly<Record<string, string>> | null>(count).fill(null)
+      headers[index] = event.headers
+      break
+    }
+    if (isRetained(index)) (retained ??= []).push(index)
+  }
+  return {
+    kind: 'events',
+    sources,
+    topics,
+    src,
+    seq,
+    topic,
+    time,
+    data,
+    ...(headers === undefined ? {} : { headers }),
+    ...(retained === undefined ? {} : { retained }),
   }
 }

@@ -581,8 +581,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   }
 
   function flush(): Promise<void> {
-    network?.flush()
-    return RESOLVED
+    return network?.flush() ?? RESOLVED
   }
 
   function close(): Promise<void> {

@@ -148,6 +148,10 @@ export class Link {
   #flushScheduled = false
   #wants = new Map<string, boolean>()
   #lastAnnounced: RouteRecord[] | undefined
+  /** Events that entered the queue, and that left it (posted or evicted). */
+  #accepted = 0
+  #left = 0
+  #drainWaiters: { target: number; resolve: () => void }[] = []
   /** Strangers already asked to say hello. */
   #asked = new Set<string>()
   #closed = false
@@ -235,8 +239,10 @@ export class Link {
       this.#recordDrop(event)
       if (this.overflow === 'drop-newest') return false
       queue.shift()
+      this.#left++
     }
     queue.push(event)
+    this.#accepted++
     if (!this.#flushScheduled) {
       this.#flushScheduled = true
       queueMicrotask(() => {
@@ -254,8 +260,32 @@ export class Link {
       const events: BusEvent[] = []
       for (let index = 0; index < count; index++) events.push(this.queue.shift() as BusEvent)
       this.#credit -= count
+      this.#left += count
       this.#postEvents(events, undefined, undefined)
     }
+    this.#settleDrained()
+  }
+
+  /**
+   * Resolves once every event queued so far has left the queue (posted, or
+   * evicted by overflow), or no peer is left to send to. While a point link's
+   * receiver grants no credit, this waits: a publisher can await it to keep a
+   * slow worker's link from overflowing.
+   */
+  drained(): Promise<void> {
+    const target = this.#accepted
+    if (this.#left >= target || this.neighbors.size === 0 || this.#closed) return Promise.resolve()
+    return new Promise((resolve) => this.#drainWaiters.push({ target, resolve }))
+  }
+
+  #settleDrained(): void {
+    if (this.#drainWaiters.length === 0) return
+    const gone = this.neighbors.size === 0 || this.#closed
+    this.#drainWaiters = this.#drainWaiters.filter((waiter) => {
+      if (!gone && this.#left < waiter.target) return true
+      waiter.resolve()
+      return false
+    })
   }
 
   /** Posts events answering a retained-state request (outside the queue: they are few). */
@@ -294,6 +324,7 @@ export class Link {
     this.flush()
     this.#post({ kind: 'bye' })
     this.#closed = true
+    this.#settleDrained()
     this.queue.drain()
     this.neighbors.clear()
     try {
@@ -322,7 +353,10 @@ export class Link {
     if (!this.neighbors.delete(id)) return
     this.#host.report({ type: 'peer-leave', transport: this.name, message: `crossbus: peer ${id} ${why} (${this.name})` })
     this.#routesChanged()
-    if (this.neighbors.size === 0) this.#host.deserted(this)
+    if (this.neighbors.size === 0) {
+      this.#settleDrained()
+      this.#host.deserted(this)
+    }
   }
 
   /** Says goodbye without closing (the page is hidden, maybe into the back/forward cache). */

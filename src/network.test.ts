@@ -187,15 +187,51 @@ describe('flow control and batching', () => {
     }, { capacity: 10_000 })
     await vi.waitFor(() => expect(a.peers()).toHaveLength(1), { interval: 5 })
     for (let index = 0; index < 10_000; index++) a.publish('x', index)
-    await a.flush()
-    const link = a.stats().transports[0]
-    expect(link).toMatchObject({ sent: INITIAL_CREDIT, queued: 100, capacity: 100, dropped: 10_000 - INITIAL_CREDIT - 100 })
+    // flush() waits for credit: still pending while the receiver grants none.
+    let flushed = false
+    void a.flush().then(() => {
+      flushed = true
+    })
+    await vi.waitFor(() => expect(a.stats().transports[0]).toMatchObject({ sent: INITIAL_CREDIT, queued: 100, capacity: 100, dropped: 10_000 - INITIAL_CREDIT - 100 }), { interval: 5 })
     await vi.waitFor(() => expect(local).toHaveLength(10_000), { interval: 5 })
     await vi.waitFor(() => expect(eventsIn(peer.frames)).toBe(INITIAL_CREDIT), { interval: 5 })
     // Credit arrives: the queued events go, oldest first.
+    expect(flushed).toBe(false)
     peer.send({ kind: 'credit', credit: 1000 })
     await vi.waitFor(() => expect(eventsIn(peer.frames)).toBe(INITIAL_CREDIT + 100), { interval: 5 })
     expect(a.stats().transports[0]?.queued).toBe(0)
+    await vi.waitFor(() => expect(flushed).toBe(true), { interval: 5 })
+    peer.close()
+  })
+
+  test('awaiting flush() between bursts keeps a small link queue from overflowing: nothing is dropped', async () => {
+    const name = uniqueName()
+    const { port1, port2 } = new MessageChannel()
+    const sender = bus(name, [messagePort(port1, { capacity: 1000 })])
+    const receiver = bus(name, [messagePort(port2)])
+    const got: number[] = []
+    receiver.subscribe('paced', (event) => {
+      got.push(event.data as number)
+    }, { capacity: 50_000 })
+    await vi.waitFor(() => expect(sender.publish('paced', -1).queued).toBe(1), { interval: 5 })
+    for (let burst = 0; burst < 20; burst++) {
+      for (let index = 0; index < 1000; index++) sender.publish('paced', burst * 1000 + index)
+      await sender.flush()
+    }
+    await vi.waitFor(() => expect(got.filter((n) => n >= 0)).toHaveLength(20_000), { interval: 5 })
+    expect(sender.stats().dropped).toBe(0)
+  })
+
+  test('flush() stops waiting when the link has no peer left to send to', async () => {
+    const name = uniqueName()
+    const peer = manualPeer(name, ['x'])
+    const a = bus(name, [peer.transport])
+    await vi.waitFor(() => expect(a.peers()).toHaveLength(1), { interval: 5 })
+    for (let index = 0; index < INITIAL_CREDIT + 50; index++) a.publish('x', index)
+    const flushed = a.flush()
+    peer.send({ kind: 'bye' })
+    await flushed
+    expect(a.peers()).toEqual([])
     peer.close()
   })
 
@@ -359,8 +395,7 @@ describe('credit across restarts', () => {
     hello('first-worker')
     await vi.waitFor(() => expect(page.peers()).toHaveLength(1), { interval: 5 })
     for (let index = 0; index < INITIAL_CREDIT + 10; index++) page.publish('x', index)
-    await page.flush()
-    expect(page.stats().transports[0]).toMatchObject({ sent: INITIAL_CREDIT, queued: 10 })
+    await vi.waitFor(() => expect(page.stats().transports[0]).toMatchObject({ sent: INITIAL_CREDIT, queued: 10 }), { interval: 5 })
     // The worker is stopped and a new one starts: it never saw the events in flight.
     hello('second-worker')
     await vi.waitFor(() => expect(page.stats().transports[0]).toMatchObject({ sent: INITIAL_CREDIT + 10, queued: 0 }), { interval: 5 })

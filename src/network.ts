@@ -271,8 +271,10 @@ export class Network implements LinkHost {
     return this.links.map((link) => link.stats())
   }
 
-  flush(): void {
+  /** Posts what the links hold; resolves when each has posted what it held (see Link.drained). */
+  flush(): Promise<void> {
     for (const link of this.links) link.flush()
+    return Promise.all(this.links.map((link) => link.drained())).then(() => undefined)
   }
 
   close(): void {

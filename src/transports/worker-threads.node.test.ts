@@ -1,13 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Worker } from 'node:worker_threads'
+import { MessageChannel as NodeMessageChannel, Worker } from 'node:worker_threads'
 import { build } from 'vite'
 import { afterAll, beforeAll, expect, test, vi } from 'vitest'
 import { createBus } from '../bus.js'
 import type { Bus } from '../types.js'
 import { broadcastChannel } from './broadcast-channel.js'
 import { messagePort } from './message-port.js'
+import { describeLink } from './test-conformance.js'
 
 let directory: string
 let workerFile: string
@@ -75,4 +76,27 @@ test('BroadcastChannel crosses worker threads, and a worker that closes says goo
       await viaChannel.close()
     }
   })
+})
+
+// The conformance suite over Node's worker_threads ports: the left side through the
+// EventEmitter API a worker_threads Worker has (on/off), the right through the port itself.
+describeLink('worker_threads MessagePort', () => {
+  const { port1, port2 } = new NodeMessageChannel()
+  const injector = new NodeMessageChannel()
+  const left = messagePort({
+    postMessage: (message: unknown) => port1.postMessage(message),
+    on: (type: 'message' | 'messageerror', listener: (data: unknown) => void) => {
+      port1.on(type, listener)
+      injector.port2.on(type, listener)
+    },
+    off: (type: 'message' | 'messageerror', listener: (data: unknown) => void) => {
+      port1.off(type, listener)
+      injector.port2.off(type, listener)
+    },
+  })
+  return {
+    left,
+    right: messagePort(port2),
+    inject: (message) => injector.port1.postMessage(message),
+  }
 })

@@ -3,8 +3,7 @@
 import { expect, test, vi } from 'vitest'
 import { createBus } from './bus.js'
 import { defaultTransports } from './transports/default.js'
-import { describeLink } from './transports/test-conformance.js'
-import { messagePort } from './transports/message-port.js'
+import { describeLink, messageChannelPair } from './transports/test-conformance.js'
 
 test('runs in workerd', () => {
   expect(navigator.userAgent).toBe('Cloudflare-Workers')
@@ -47,23 +46,4 @@ test('publishes, delivers in order, processes with timeouts and retries, and ans
 })
 
 // MessageChannel works inside one worker (without transfer lists, which crossbus never uses).
-describeLink('MessagePort in workerd', () => {
-  const { port1, port2 } = new MessageChannel()
-  const injector = new MessageChannel()
-  const left = messagePort({
-    postMessage: (message: unknown) => port1.postMessage(message),
-    addEventListener: (type: 'message' | 'messageerror', listener: (event: { data: unknown }) => void) => {
-      port1.addEventListener(type, listener)
-      injector.port2.addEventListener(type, listener)
-    },
-    removeEventListener: (type: 'message' | 'messageerror', listener: (event: { data: unknown }) => void) => {
-      port1.removeEventListener(type, listener)
-      injector.port2.removeEventListener(type, listener)
-    },
-    start: () => {
-      port1.start()
-      injector.port2.start()
-    },
-  })
-  return { left, right: messagePort(port2), inject: (message) => injector.port1.postMessage(message) }
-})
+describeLink('MessagePort in workerd', messageChannelPair)

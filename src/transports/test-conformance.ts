@@ -6,6 +6,7 @@
 import { describe, expect, test, vi } from 'vitest'
 import { createBus } from '../bus.js'
 import type { Transport } from '../link.js'
+import { messagePort } from './message-port.js'
 import type { Bus, BusOptions, Diagnostic } from '../types.js'
 
 export interface LinkPair {
@@ -188,4 +189,30 @@ export function describeLink(name: string, makePair: () => LinkPair): void {
       await Promise.all([left.close(), right.close()])
     })
   })
+}
+
+/**
+ * A MessageChannel pair for the suite. The left bus listens on port1 and on a
+ * third port, so a test can inject foreign frames into the left side's inbox.
+ */
+export function messageChannelPair(): LinkPair {
+  const { port1, port2 } = new MessageChannel()
+  const injector = new MessageChannel()
+  type Listener = (event: { data: unknown }) => void
+  const left = messagePort({
+    postMessage: (message: unknown) => port1.postMessage(message),
+    addEventListener: (type: 'message' | 'messageerror', listener: Listener) => {
+      port1.addEventListener(type, listener)
+      injector.port2.addEventListener(type, listener)
+    },
+    removeEventListener: (type: 'message' | 'messageerror', listener: Listener) => {
+      port1.removeEventListener(type, listener)
+      injector.port2.removeEventListener(type, listener)
+    },
+    start: () => {
+      port1.start()
+      injector.port2.start()
+    },
+  })
+  return { left, right: messagePort(port2), inject: (message) => injector.port1.postMessage(message) }
 }

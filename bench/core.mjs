@@ -13,6 +13,23 @@ const TOPIC = 'bench.tick'
 /** Events per burst: below the default capacity (1024), so a subscriber that keeps up never drops. */
 export const BURST = 1000
 /** Default queue capacity of a crossbus subscription. */
+
+/** The burst of a synchronous emitter with `on(topic, handler)` and `emit(topic, data)`. */
+function synchronous(emitter, subs, sink) {
+  for (let index = 0; index < subs; index++) {
+    emitter.on(TOPIC, (data) => {
+      sink.sum += data
+      sink.hit()
+    })
+  }
+  const burst = async () => {
+    const done = sink.arm(BURST * subs)
+    for (let index = 0; index < BURST; index++) emitter.emit(TOPIC, index)
+    await done
+  }
+  return { burst }
+}
+
 export const CAPACITY = 1024
 
 const quiet = () => {}
@@ -66,53 +83,9 @@ const libraries = {
 
   // Synchronous emitters: every delivery happens inside emit(), so `done` is
   // already resolved when the loop ends; the await keeps the per-burst overhead equal.
-  eventemitter3(subs, sink) {
-    const emitter = new EventEmitter()
-    for (let index = 0; index < subs; index++) {
-      emitter.on(TOPIC, (data) => {
-        sink.sum += data
-        sink.hit()
-      })
-    }
-    const burst = async () => {
-      const done = sink.arm(BURST * subs)
-      for (let index = 0; index < BURST; index++) emitter.emit(TOPIC, index)
-      await done
-    }
-    return { burst }
-  },
-
-  mitt(subs, sink) {
-    const emitter = mitt()
-    for (let index = 0; index < subs; index++) {
-      emitter.on(TOPIC, (data) => {
-        sink.sum += data
-        sink.hit()
-      })
-    }
-    const burst = async () => {
-      const done = sink.arm(BURST * subs)
-      for (let index = 0; index < BURST; index++) emitter.emit(TOPIC, index)
-      await done
-    }
-    return { burst }
-  },
-
-  nanoevents(subs, sink) {
-    const emitter = createNanoEvents()
-    for (let index = 0; index < subs; index++) {
-      emitter.on(TOPIC, (data) => {
-        sink.sum += data
-        sink.hit()
-      })
-    }
-    const burst = async () => {
-      const done = sink.arm(BURST * subs)
-      for (let index = 0; index < BURST; index++) emitter.emit(TOPIC, index)
-      await done
-    }
-    return { burst }
-  },
+  eventemitter3: (subs, sink) => synchronous(new EventEmitter(), subs, sink),
+  mitt: (subs, sink) => synchronous(mitt(), subs, sink),
+  nanoevents: (subs, sink) => synchronous(createNanoEvents(), subs, sink),
 
   // emittery is asynchronous like crossbus, so it gets the same pattern: fire
   // the whole burst without awaiting each emit(), then wait for the last

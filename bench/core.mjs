@@ -13,6 +13,10 @@ const TOPIC = 'bench.tick'
 /** Events per burst: below the default capacity (1024), so a subscriber that keeps up never drops. */
 export const BURST = 1000
 /** Default queue capacity of a crossbus subscription. */
+export const CAPACITY = 1024
+
+const quiet = () => {}
+const nextTask = () => new Promise((resolve) => setImmediate(resolve))
 
 /** The burst of a synchronous emitter with `on(topic, handler)` and `emit(topic, data)`. */
 function synchronous(emitter, subs, sink) {
@@ -29,11 +33,6 @@ function synchronous(emitter, subs, sink) {
   }
   return { burst }
 }
-
-export const CAPACITY = 1024
-
-const quiet = () => {}
-const nextTask = () => new Promise((resolve) => setImmediate(resolve))
 
 /**
  * The work every handler does, whatever the library: add the payload to a sum

@@ -9,7 +9,7 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 
 /** entry → limit in bytes, min+gzip. */
 const LIMITS = {
-  crossbus: { file: 'src/index.ts', limit: 11264 },
+  crossbus: { file: 'src/index.ts', limit: 12800 },
   'crossbus/transports': { file: 'src/transports/index.ts', limit: 3072 },
 }
 

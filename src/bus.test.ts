@@ -292,6 +292,45 @@ describe('delivery isolation', () => {
   })
 })
 
+describe('robustness', () => {
+  test('a handler throwing a value String() cannot convert is counted like any failure; delivery goes on', async () => {
+    const bus = localBus({ onDiagnostic: () => {} })
+    const healthy = recorder()
+    const odd = bus.subscribe('x', () => {
+      throw Object.create(null)
+    })
+    bus.subscribe('x', healthy.handler)
+    bus.publish('x', 1)
+    bus.publish('x', 2)
+    await healthy.until(2)
+    await vi.waitFor(() => expect(odd.stats().failed).toBe(2))
+    await expect(bus.close()).resolves.toBeUndefined()
+  })
+
+  test('a subscription out of time goes to the back: a long burst on one does not starve another', async () => {
+    let fakeNow = 0
+    vi.spyOn(performance, 'now').mockImplementation(() => (fakeNow += 1))
+    const bus = localBus({ capacity: 100_000 })
+    const busy = recorder()
+    let busyCountWhenOtherRan = -1
+    bus.subscribe('busy', busy.handler)
+    bus.subscribe('other', () => {
+      busyCountWhenOtherRan = busy.events.length
+    })
+    for (let index = 0; index < 20_000; index++) bus.publish('busy', index)
+    bus.publish('other', 'me')
+    await busy.until(20_000)
+    expect(busyCountWhenOtherRan).toBeGreaterThan(0)
+    expect(busyCountWhenOtherRan).toBeLessThan(20_000)
+  })
+
+  test('header values must be strings', () => {
+    const bus = localBus()
+    expect(() => bus.publish('a', 1, { headers: { n: 1 as unknown as string } })).toThrow(TypeError)
+    expect(() => bus.publish('a', 1, { headers: { n: '1' } })).not.toThrow()
+  })
+})
+
 describe('subscriptions', () => {
   test('unsubscribe() and Symbol.dispose stop delivery and discard what was queued', async () => {
     const bus = localBus()

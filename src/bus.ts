@@ -1,7 +1,7 @@
 import { cloneError } from './cloneable.js'
 import { createReporter } from './diagnostics.js'
 import { Dispatcher } from './dispatcher.js'
-import { EMPTY_HEADERS as NO_HEADERS, Envelope } from './envelope.js'
+import { EMPTY_HEADERS as NO_HEADERS, Envelope, REPLY_TO } from './envelope.js'
 import { createEventIds } from './event-id.js'
 import { CrossbusError, quote } from './errors.js'
 import type { Overflow } from './queue.js'
@@ -38,7 +38,7 @@ import type {
 } from './types.js'
 
 /** Header carrying the inbox topic a reply goes to. */
-export const REPLY_TO_HEADER = 'x-crossbus-reply-to'
+export const REPLY_TO_HEADER = REPLY_TO
 /** Header set on a reply whose handler failed; the reply's data is the error. */
 export const REPLY_ERROR_HEADER = 'x-crossbus-error'
 
@@ -65,6 +65,15 @@ function checkOverflow(value: Overflow | undefined, fallback: Overflow): Overflo
     throw new TypeError(`crossbus: overflow must be 'drop-newest' or 'drop-oldest', got ${String(value)}`)
   }
   return value
+}
+
+/** A frozen copy of string-valued headers; anything else is a TypeError (a peer would refuse the whole batch). */
+function checkHeaders(headers: Record<string, string>): Readonly<Record<string, string>> {
+  if (headers === null || typeof headers !== 'object') throw new TypeError('crossbus: headers must be an object of strings')
+  for (const key in headers) {
+    if (typeof headers[key] !== 'string') throw new TypeError(`crossbus: header ${quote(key)} must be a string, got ${typeof headers[key]}`)
+  }
+  return Object.freeze({ ...headers })
 }
 
 function checkFunction(name: string, value: unknown): void {
@@ -188,11 +197,13 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     detach(subscriber) {
       router.remove(subscriber)
       replyers.delete(subscriber)
-      waitingForRetained.delete(subscriber)
+      if (waitingForRetained.delete(subscriber)) {
+        for (const [ask, asker] of retainedAsks) if (asker === subscriber) retainedAsks.delete(ask)
+      }
       network?.interestChanged()
     },
     publishInternal(topic, data, headers) {
-      emit(topic, data, headers, false, false, false)
+      emit(topic, data, Object.freeze(headers), false, false, false)
     },
   }
 
@@ -226,9 +237,20 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
             },
             isRetained: (event) => retained.size > 0 && retained.get(event.topic) === event,
             answered(ask, event) {
-              if (!retained.has(event.topic)) retained.set(event.topic, event)
+              // Wire input: a malformed topic, or one the asking subscription does not match, is refused.
+              let tokens: readonly string[]
+              try {
+                tokens = router.tokens(event.topic)
+              } catch {
+                return false
+              }
               const subscriber = retainedAsks.get(ask)
-              if (subscriber !== undefined && subscriber.active) subscriber.offer(event)
+              if (subscriber === undefined || !subscriber.active || !matchTokens(subscriber.tokens, tokens)) return true
+              if (!retained.has(event.topic)) retained.set(event.topic, event)
+              // The first answer ends the wait: later peers are not asked again for this subscription.
+              waitingForRetained.delete(subscriber)
+              subscriber.offer(event)
+              return true
             },
             peerJoined() {
               for (const subscriber of waitingForRetained) askRetained(subscriber)
@@ -341,7 +363,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       router.route(topic)
       throw new CrossbusError('NO_STORE', 'durable publish needs a store: pass createBus({ store })')
     }
-    const headers = publishOptions.headers === undefined ? NO_HEADERS : Object.freeze({ ...publishOptions.headers })
+    const headers = publishOptions.headers === undefined ? NO_HEADERS : checkHeaders(publishOptions.headers)
     return emit(topic, data, headers, publishOptions.retain === true, true, publishOptions.local === true)
   }
 
@@ -555,7 +577,12 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       openInbox()
       const replyTo = `$reply.${id}.${++requestSeq}`
       pendingRequests.set(replyTo, { resolve, reject })
-      emit(topic, data, Object.freeze({ [REPLY_TO_HEADER]: replyTo }), false, true, false)
+      try {
+        emit(topic, data, Object.freeze({ [REPLY_TO_HEADER]: replyTo }), false, true, false)
+      } catch (error) {
+        pendingRequests.delete(replyTo)
+        throw error
+      }
       return () => pendingRequests.delete(replyTo)
     })
   }

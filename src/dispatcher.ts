@@ -102,12 +102,21 @@ export class Dispatcher {
     const ready = this.#ready
     while (this.#next < ready.length) {
       const item = ready[this.#next] as Drainable
-      const state = item.drain(deadline)
-      if (state !== YIELD) {
-        item.scheduled = false
-        this.#next++
+      let state: DrainState
+      try {
+        state = item.drain(deadline)
+      } catch (error) {
+        // A drain never throws by design; if one does, it must not stop every other subscription.
+        queueMicrotask(() => {
+          throw error
+        })
+        state = IDLE
       }
-      if (state === YIELD || (this.#next < ready.length && clock() >= deadline)) {
+      item.scheduled = state === YIELD
+      this.#next++
+      // Out of time, with events left: it goes to the back, so one busy subscription cannot starve the rest.
+      if (state === YIELD) ready.push(item)
+      if (this.#next < ready.length && clock() >= deadline) {
         ready.splice(0, this.#next)
         this.#next = 0
         macrotask(this.#run)

@@ -1,5 +1,8 @@
 import type { BusEvent } from './types.js'
 
+/** Header carrying the inbox topic a request's reply goes to. */
+export const REPLY_TO = 'x-crossbus-reply-to'
+
 /** The headers of an event that has none: one frozen object shared by all. */
 export const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 

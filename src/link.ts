@@ -152,6 +152,8 @@ export class Link {
   #accepted = 0
   #left = 0
   #drainWaiters: { target: number; resolve: () => void }[] = []
+  /** Said bye on pagehide; silent until pageshow. */
+  #away = false
   /** Strangers already asked to say hello. */
   #asked = new Set<string>()
   #closed = false
@@ -160,6 +162,15 @@ export class Link {
   readonly accepted: boolean
 
   constructor(host: LinkHost, transport: Transport, endpoint: Endpoint, accepted = false) {
+    for (const option of ['capacity', 'batch'] as const) {
+      const value = transport[option]
+      if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+        throw new TypeError(`crossbus: ${transport.name} ${option} must be an integer >= 1, got ${String(value)}`)
+      }
+    }
+    if (transport.overflow !== undefined && transport.overflow !== 'drop-newest' && transport.overflow !== 'drop-oldest') {
+      throw new TypeError(`crossbus: ${transport.name} overflow must be 'drop-newest' or 'drop-oldest', got ${String(transport.overflow)}`)
+    }
     this.#host = host
     this.accepted = accepted
     this.name = transport.name
@@ -299,6 +310,8 @@ export class Link {
 
   /** Announces the routes through this link when they changed (or always, with `force`). */
   announce(ask = false, force = false): void {
+    // Gone into the back/forward cache: silent until rejoin().
+    if (this.#away) return
     const routes = this.#host.routesFor(this)
     if (!force && !ask && sameRoutes(this.#lastAnnounced, routes)) return
     this.#lastAnnounced = routes
@@ -325,7 +338,20 @@ export class Link {
     this.#post({ kind: 'bye' })
     this.#closed = true
     this.#settleDrained()
-    this.queue.drain()
+    // What credit did not let go is lost with the link: counted and reported, never silently.
+    const left = this.queue.drain()
+    if (left.length > 0) {
+      this.dropped += left.length
+      this.#host.count('dropped', left.length)
+      this.#host.report({
+        type: 'drop',
+        transport: this.name,
+        topic: (left[0] as BusEvent).topic,
+        eventId: (left[0] as BusEvent).id,
+        count: left.length,
+        message: `crossbus: link ${this.name} closed with ${left.length} event(s) its peer had no credit for`,
+      })
+    }
     this.neighbors.clear()
     try {
       this.#endpoint.close()
@@ -363,7 +389,14 @@ export class Link {
   leave(): void {
     this.flush()
     this.#post({ kind: 'bye' })
+    this.#away = true
     for (const id of [...this.neighbors.keys()]) this.forget(id, 'was left')
+  }
+
+  /** Back from the back/forward cache: say hello again, asking peers to answer. */
+  rejoin(): void {
+    this.#away = false
+    this.announce(true, true)
   }
 
   /** Drops relayed records of a context known to be gone. */
@@ -416,6 +449,8 @@ export class Link {
 
   #lose(events: readonly BusEvent[], error: unknown): void {
     const cloneError = error instanceof Error && error.name === 'DataCloneError'
+    // They never arrive, so they will never be granted back.
+    if (this.kind === 'point') this.#credit += events.length
     for (const event of events) {
       this.dropped++
       this.#host.count('dropped')

@@ -402,3 +402,43 @@ describe('credit across restarts', () => {
     port2.close()
   })
 })
+
+describe('hardening', () => {
+  test('link options are checked: a batch of 0 would never send', () => {
+    const { port1 } = new MessageChannel()
+    expect(() => createBus({ transports: [messagePort(port1, { batch: 0 })] })).toThrow(TypeError)
+    expect(() => createBus({ transports: [messagePort(port1, { capacity: 1.5 })] })).toThrow(TypeError)
+    port1.close()
+  })
+
+  test('an answer to a retained-state request with a malformed topic is refused and counted, and breaks nothing', async () => {
+    const name = uniqueName()
+    const { port1, port2 } = new MessageChannel()
+    const frames: Record<string, unknown>[] = []
+    port2.onmessage = (event) => frames.push(event.data as Record<string, unknown>)
+    const send = (body: Record<string, unknown>): void => port2.postMessage({ crossbus: WIRE_VERSION, bus: name, from: 'peer', ...body })
+    send({ kind: 'hello', routes: [{ id: 'peer', version: 1, patterns: [], replies: [] }] })
+    const a = bus(name, [messagePort(port1)])
+    await vi.waitFor(() => expect(a.peers()).toHaveLength(1), { interval: 5 })
+    a.subscribe('ok', () => {}, { last: true })
+    await vi.waitFor(() => expect(frames.some((frame) => frame.kind === 'retained')).toBe(true), { interval: 5 })
+    const ask = frames.find((frame) => frame.kind === 'retained')?.ask as number
+    send({ ...encodeEvents([{ topic: 'a..b', data: 1, source: 'peer', seq: 1, time: 0, headers: {} }], () => true), answers: ask })
+    await vi.waitFor(() => expect(a.stats().rejected).toBe(1), { interval: 5 })
+    expect(() => a.subscribe('ok.*', () => {}, { last: true })).not.toThrow()
+    port2.close()
+  })
+
+  test('events a closing link could not send are counted as dropped', async () => {
+    const name = uniqueName()
+    const { port1, port2 } = new MessageChannel()
+    port2.onmessage = () => {}
+    port2.postMessage({ crossbus: WIRE_VERSION, bus: name, from: 'peer', kind: 'hello', routes: [{ id: 'peer', version: 1, patterns: ['x'], replies: [] }] })
+    const a = createBus({ name, transports: [messagePort(port1)], onDiagnostic: () => {} })
+    await vi.waitFor(() => expect(a.peers()).toHaveLength(1), { interval: 5 })
+    for (let index = 0; index < INITIAL_CREDIT + 10; index++) a.publish('x', index)
+    await a.close()
+    expect(a.stats().dropped).toBe(10)
+    port2.close()
+  })
+})

@@ -1,4 +1,4 @@
-import { EMPTY_HEADERS, Envelope } from './envelope.js'
+import { EMPTY_HEADERS, Envelope, REPLY_TO } from './envelope.js'
 import { HEARTBEAT_MS, Link, PEER_TIMEOUT_MS, type EndpointSource, type LinkHost, type Transport } from './link.js'
 import { parsePattern } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
@@ -22,16 +22,14 @@ export interface NetworkHost {
   /** Retained events of this context matching one of the patterns. */
   retained(patterns: readonly (readonly string[])[]): BusEvent[]
   isRetained(event: BusEvent): boolean
-  /** Delivers an answer to a retained-state request. */
-  answered(ask: number, event: BusEvent): void
+  /** Delivers an answer to a retained-state request; false when its topic is invalid. */
+  answered(ask: number, event: BusEvent): boolean
   /** A peer joined some link. */
   peerJoined(): void
 }
 
 /** Requests from other contexts whose reply path is remembered, at most. */
 const MAX_REPLY_PATHS = 1024
-/** The request header naming the asker's inbox (see bus.ts). */
-const REPLY_TO = 'x-crossbus-reply-to'
 
 /** Contexts remembered as gone, so their stale records circulating in a cycle of links are refused. */
 const MAX_DEAD = 1024
@@ -66,6 +64,8 @@ export class Network implements LinkHost {
   #version = 0
   #own: RouteRecord
   #announceScheduled = false
+  /** Local subscriptions changed since the record was last built (it is rebuilt once per task). */
+  #interestDirty = false
   #seen = new Map<string, SeenWindow>()
   #asks = 0
   /** Newest version of each context's record, and when it last grew. */
@@ -75,6 +75,7 @@ export class Network implements LinkHost {
   readonly #timer: ReturnType<typeof setInterval>
   readonly #closed = new AbortController()
   readonly #locks = lockManager()
+  #lock: AbortController | undefined
   readonly #sources: EndpointSource[] = []
   /** Inbox topic of a request from another context → the link it came by. */
   #replyPaths = new Map<string, Link>()
@@ -84,10 +85,7 @@ export class Network implements LinkHost {
     this.id = host.id
     this.name = host.name
     this.#own = this.#record()
-    // Hold a lock for this context's lifetime: same-origin peers wait on it and learn at once when it dies.
-    void this.#locks?.request(this.#lockName(this.id), { signal: this.#closed.signal }, () => new Promise<void>((release) => {
-      this.#closed.signal.addEventListener('abort', () => release(), { once: true })
-    })).catch(() => {})
+    this.#holdLock()
     const context = { name: this.name, id: this.id }
     for (const transport of transports) {
       const opened = transport.open(context)
@@ -141,7 +139,8 @@ export class Network implements LinkHost {
     // A link accepted from a source (a SharedWorker port) ends with its only peer.
     if (!link.accepted) return
     link.close()
-    this.links.splice(this.links.indexOf(link), 1)
+    const index = this.links.indexOf(link)
+    if (index >= 0) this.links.splice(index, 1)
   }
 
   observe(record: RouteRecord): boolean {
@@ -175,16 +174,13 @@ export class Network implements LinkHost {
         eventHeaders == null ? EMPTY_HEADERS : Object.freeze({ ...eventHeaders }),
         false,
       )
-      if (answers !== undefined) {
-        this.#host.answered(answers, event)
-        continue
-      }
-      if (!this.#host.deliver(event, retainedAt?.has(index) === true)) {
+      if (answers !== undefined ? !this.#host.answered(answers, event) : !this.#host.deliver(event, retainedAt?.has(index) === true)) {
         link.rejected++
         this.#host.count('rejected')
         this.#host.report({ type: 'bad-frame', transport: link.name, topic: eventTopic, message: `crossbus: ${link.name} refused an event with an invalid topic` })
         continue
       }
+      if (answers !== undefined) continue
       this.#host.count('received')
       const replyTo = event.headers[REPLY_TO]
       if (replyTo !== undefined) this.#rememberReplyPath(replyTo, link)
@@ -238,7 +234,7 @@ export class Network implements LinkHost {
 
   /** Local subscriptions changed: re-announce at the end of the task. */
   interestChanged(): void {
-    this.#own = this.#record()
+    this.#interestDirty = true
     this.#scheduleAnnounce()
   }
 
@@ -295,10 +291,14 @@ export class Network implements LinkHost {
     const signal = this.#closed.signal
     page.addEventListener('pagehide', () => {
       for (const link of this.links) link.leave()
+      // A held Web Lock keeps a page out of the back/forward cache: let it go while hidden.
+      this.#lock?.abort()
+      this.#lock = undefined
     }, { signal })
     page.addEventListener('pageshow', (event) => {
       if (event.persisted !== true) return
-      for (const link of this.links) link.announce(true, true)
+      this.#holdLock()
+      for (const link of this.links) link.rejoin()
     }, { signal })
   }
 
@@ -319,7 +319,19 @@ export class Network implements LinkHost {
       this.#dead.set(id, fresh.version)
       for (const link of this.links) link.purge(id)
     }
-    for (const link of this.links) link.announce(false, true)
+    // Discovery is the ask-hello at open; a link nobody has answered stays quiet.
+    for (const link of this.links) if (link.neighbors.size > 0) link.announce(false, true)
+  }
+
+  /** Holds a lock while this context lives (not while in the back/forward cache): same-origin peers wait on it and learn at once when it dies. */
+  #holdLock(): void {
+    if (this.#locks === undefined || this.#lock !== undefined) return
+    const hold = new AbortController()
+    this.#lock = hold
+    const release = AbortSignal.any([hold.signal, this.#closed.signal])
+    void this.#locks
+      .request(this.#lockName(this.id), { signal: release }, () => new Promise<void>((done) => release.addEventListener('abort', () => done(), { once: true })))
+      .catch(() => {})
   }
 
   #isNeighbor(id: string): boolean {
@@ -359,6 +371,10 @@ export class Network implements LinkHost {
     this.#announceScheduled = true
     queueMicrotask(() => {
       this.#announceScheduled = false
+      if (this.#interestDirty) {
+        this.#interestDirty = false
+        this.#own = this.#record()
+      }
       for (const link of this.links) link.announce()
     })
   }

@@ -16,12 +16,14 @@ describe('process()', () => {
     const seen = diagnostics()
     const bus = localBus({ onDiagnostic: seen.onDiagnostic })
     const attempts: { attempt: number; at: number }[] = []
+    const redelivered: boolean[] = []
     const done = deferred()
     const start = Date.now()
     const processor = bus.process(
       'jobs',
-      ({ data }, { attempt }) => {
+      ({ data, redelivered: again }, { attempt }) => {
         attempts.push({ attempt, at: Date.now() - start })
+        redelivered.push(again)
         if (attempt < 3) throw new Error(`fail ${attempt}`)
         expect(data).toBe('payload')
         done.resolve()
@@ -42,6 +44,8 @@ describe('process()', () => {
       { attempt: 2, at: 100 },
       { attempt: 3, at: 300 },
     ])
+    // A retried event is a redelivery.
+    expect(redelivered).toEqual([false, true, true])
     await vi.waitFor(() => expect(processor.stats().delivered).toBe(1))
     expect(processor.stats()).toMatchObject({ failed: 2, delivered: 1 })
     expect(bus.stats()).toMatchObject({ failed: 2, retried: 2, delivered: 1, deadLettered: 0 })

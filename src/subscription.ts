@@ -1,4 +1,4 @@
-import { withChanges } from './envelope.js'
+import { REPLY_TO, withChanges } from './envelope.js'
 import { CrossbusError, quote } from './errors.js'
 import { BUSY, IDLE, YIELD, type Dispatcher, type Drainable, type DrainState, now } from './dispatcher.js'
 import { BoundedQueue, type Overflow } from './queue.js'
@@ -55,8 +55,13 @@ export function copyEvent(event: BusEvent): BusEvent {
   return withChanges(event, structuredClone(event.data), event.redelivered)
 }
 
+/** A message for any thrown value, even one String() cannot convert (a null-prototype object). */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
+  try {
+    return error instanceof Error ? String(error.message) : String(error)
+  } catch {
+    return Object.prototype.toString.call(error)
+  }
 }
 
 /**
@@ -248,16 +253,15 @@ export class HandlerSubscriber extends Subscriber {
       if (this.active && this.queue.size > 0 && !this.scheduled) dispatcher.schedule(this)
       dispatcher.settled()
     }
-    result.then(
-      () => {
-        if (this.active) this.recordDelivery()
-        settle()
-      },
-      (error: unknown) => {
-        this.recordFailure(event, error)
-        settle()
-      },
-    )
+    const settled = Promise.resolve()
+      .then(() => result)
+      .then(
+        () => {
+          if (this.active) this.recordDelivery()
+        },
+        (error: unknown) => this.recordFailure(event, error),
+      )
+    void settled.finally(settle)
   }
 }
 
@@ -358,15 +362,20 @@ export class ProcessorSubscriber extends Subscriber {
             controller.abort(new CrossbusError('TIMEOUT', `${quote(this.pattern)}: attempt ${attempt} timed out after ${timeout} ms`))
           }, timeout)
     return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => reject(abortReason(signal))
-      signal.addEventListener('abort', onAbort, { once: true })
       const finish = (): void => {
         if (timer !== undefined) clearTimeout(timer)
         stop.removeEventListener('abort', onStop)
         signal.removeEventListener('abort', onAbort)
       }
+      const onAbort = (): void => {
+        finish()
+        reject(abortReason(signal))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      // A retried event is a redelivery.
+      const seen = attempt > 1 && !event.redelivered ? withChanges(event, event.data, true) : event
       Promise.resolve()
-        .then(() => this.#handler(this.view(event), { signal, attempt }))
+        .then(() => this.#handler(this.view(seen), { signal, attempt }))
         .then(
           () => {
             finish()
@@ -385,8 +394,10 @@ export class ProcessorSubscriber extends Subscriber {
     const { deadLetter } = this.#settings
     this.host.counters.deadLettered++
     if (typeof deadLetter === 'string') {
+      // Not the request's reply-to: a reply() on the dead-letter topic must not answer the original asker.
+      const { [REPLY_TO]: _replyTo, ...headers } = event.headers
       this.host.publishInternal(deadLetter, event.data, {
-        ...event.headers,
+        ...headers,
         'x-crossbus-topic': event.topic,
         'x-crossbus-error': errorMessage(error),
         'x-crossbus-attempts': String(attempts),

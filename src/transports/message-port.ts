@@ -127,10 +127,9 @@ function portEndpoint(target: EventPort): Endpoint {
       target.start?.()
     },
     close() {
+      // The port stays open: it was handed to us (a worker's parentPort among them) and is the app's to close.
       if (listener !== undefined) target.removeEventListener('message', listener)
       if (failure !== undefined) target.removeEventListener('messageerror', failure)
-      // Close a port we were handed (its other side sees no more messages); never a Worker or a scope.
-      if (typeof target.close === 'function' && 'start' in target) target.close()
     },
   }
 }
@@ -154,6 +153,15 @@ function sharedWorkerSource(scope: SharedWorkerScopeLike): EndpointSource {
 }
 
 /** A Window: post with the peer's origin, accept only the allowed origins, and only from that window. */
+/** The windows this context links to, with their allowed origins: one link must not refuse another's traffic. */
+const windowLinks = new Map<unknown, readonly string[]>()
+
+/** Is a message from this window and origin some Window link's legitimate traffic? */
+function belongsToAWindowLink(source: unknown, origin: string | undefined): boolean {
+  const allowed = windowLinks.get(source)
+  return allowed !== undefined && origin !== undefined && allowed.includes(origin)
+}
+
 function windowEndpoint(target: WindowTarget, origins: readonly string[]): Endpoint {
   const scope = globalThis as unknown as EventPort
   // Until the peer speaks, post to each allowed origin (the browser delivers only to the matching one).
@@ -169,10 +177,12 @@ function windowEndpoint(target: WindowTarget, origins: readonly string[]): Endpo
       listener = (event) => {
         const allowed = event.origin !== undefined && origins.includes(event.origin)
         if (event.source !== target) {
-          // Another window. From an allowed origin it may be another link's peer; from any other
-          // origin, a frame that looks like ours is foreign: refused and counted, like on a channel.
+          // Another window. Another Window link's peer is that link's business; anything else that
+          // looks like a crossbus frame is foreign: refused and counted, like on a channel.
           // Other traffic (not crossbus) is not ours to judge.
-          if (!allowed && looksLikeFrame(event.data)) reject(`frame from origin ${String(event.origin)}, which is not allowed`)
+          if (!allowed && !belongsToAWindowLink(event.source, event.origin) && looksLikeFrame(event.data)) {
+            reject(`frame from origin ${String(event.origin)}, which is not allowed`)
+          }
           return
         }
         if (!allowed) {
@@ -182,9 +192,11 @@ function windowEndpoint(target: WindowTarget, origins: readonly string[]): Endpo
         peerOrigin = event.origin
         receive(event.data)
       }
+      windowLinks.set(target, origins)
       scope.addEventListener('message', listener)
     },
     close() {
+      if (windowLinks.get(target) === origins) windowLinks.delete(target)
       if (listener !== undefined) scope.removeEventListener('message', listener)
     },
   }

@@ -56,8 +56,12 @@ export interface LinkHost {
   report(diagnostic: Diagnostic): void
   /** Counts for bus.stats(). */
   count(field: 'dropped' | 'rejected', amount?: number): void
-  /** The routes to announce on this link (split horizon: none learned from it). */
-  routesFor(link: Link): RouteRecord[]
+  /**
+   * The routes to announce on this link (split horizon: none learned from it).
+   * `answering` a peer's question: this context's own record gets a new version,
+   * so contexts further away see it is alive even while its timers are throttled.
+   */
+  routesFor(link: Link, answering: boolean): RouteRecord[]
   /** Something a neighbor announced changed. */
   routesChanged(): void
   receive(link: Link, frame: EventsFrame): void
@@ -309,10 +313,10 @@ export class Link {
   }
 
   /** Announces the routes through this link when they changed (or always, with `force`). */
-  announce(ask = false, force = false): void {
+  announce(ask = false, force = false, answering = false): void {
     // Gone into the back/forward cache: silent until rejoin().
     if (this.#away) return
-    const routes = this.#host.routesFor(this)
+    const routes = this.#host.routesFor(this, answering)
     if (!force && !ask && sameRoutes(this.#lastAnnounced, routes)) return
     this.#lastAnnounced = routes
     this.#post(ask ? { kind: 'hello', routes, ask: true } : { kind: 'hello', routes })
@@ -363,15 +367,18 @@ export class Link {
   /**
    * Forgets direct neighbors silent for longer than PEER_TIMEOUT_MS (crashed,
    * killed, frozen without a goodbye), except those whose Web Lock shows they
-   * live (a hidden tab's timers may run once a minute). True when any went.
+   * live; asks the ones silent for half of it to say hello.
    */
-  expire(now: number): boolean {
-    let changed = false
+  expire(now: number): void {
+    let probe = false
     for (const [id, neighbor] of this.neighbors) {
-      if (now - neighbor.lastSeen > PEER_TIMEOUT_MS && !neighbor.alive) this.forget(id, 'timed out')
-      changed ||= !this.neighbors.has(id)
+      const silent = now - neighbor.lastSeen
+      if (silent > PEER_TIMEOUT_MS && !neighbor.alive) this.forget(id, 'timed out')
+      // Half the timeout without a word: ask. A hidden tab's timers may run once a minute, but
+      // its message handlers do not wait, so a live one answers at once.
+      else if (silent > PEER_TIMEOUT_MS / 2) probe = true
     }
-    return changed
+    if (probe) this.announce(true, true)
   }
 
   /** Removes a direct neighbor (bye, timeout, its lock released). */
@@ -526,7 +533,7 @@ export class Link {
         }
         if (changed) this.#routesChanged()
         if (known === undefined) this.#host.peerJoined(this, frame.from)
-        if (frame.ask === true || known === undefined) this.announce(false, true)
+        if (frame.ask === true || known === undefined) this.announce(false, true, true)
         return
       }
       case 'bye':

@@ -442,3 +442,31 @@ describe('hardening', () => {
     port2.close()
   })
 })
+
+describe('throttled peers', () => {
+  test('a peer whose timers are throttled but who answers when asked stays a peer, near and two hops away', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] })
+    const name = uniqueName()
+    // H: a hidden tab. It never beats on its own, but its message handler answers a question at once.
+    const { port1, port2 } = new MessageChannel()
+    let version = 1
+    const helloFromH = (): void =>
+      port2.postMessage({ crossbus: WIRE_VERSION, bus: name, from: 'hidden', kind: 'hello', routes: [{ id: 'hidden', version: version++, patterns: ['h'], replies: [] }] })
+    port2.onmessage = (event) => {
+      const frame = event.data as { kind: string; ask?: boolean }
+      if (frame.kind === 'hello' && frame.ask === true) helloFromH()
+    }
+    helloFromH()
+    const [aToC, cToA] = portPair()
+    const a = bus(name, [messagePort(port1), aToC])
+    const c = bus(name, [cToA])
+    await vi.waitFor(() => expect(ids(c)).toContain('hidden'), { interval: 5 })
+    for (let beat = 0; beat < 3 * (PEER_TIMEOUT_MS / 1000); beat++) {
+      vi.advanceTimersByTime(1000)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    expect(ids(a)).toContain('hidden')
+    expect(ids(c)).toContain('hidden')
+    port2.close()
+  })
+})

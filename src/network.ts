@@ -112,7 +112,8 @@ export class Network implements LinkHost {
     this.#host.count(field, amount)
   }
 
-  routesFor(link: Link): RouteRecord[] {
+  routesFor(link: Link, answering: boolean): RouteRecord[] {
+    if (answering) this.#own = this.#record()
     const routes = new Map<string, RouteRecord>([[this.id, this.#own]])
     for (const other of this.links) {
       if (other === link) continue

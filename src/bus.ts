@@ -161,6 +161,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   const dispatcher = new Dispatcher()
   const closeController = new AbortController()
   const retained = new Map<string, BusEvent>()
+  /** Retained topics whose last event was published with `local: true`. */
+  const localRetained = new Set<string>()
   const replyers = new Set<Subscriber>()
   const pendingRequests = new Map<string, PendingRequest>()
   let inbox: Subscriber | undefined
@@ -192,7 +194,6 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   const host: SubscriberHost = {
     counters,
     dispatcher,
-    closeSignal: closeController.signal,
     report,
     detach(subscriber) {
       router.remove(subscriber)
@@ -230,6 +231,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
             retained(patterns) {
               const found: BusEvent[] = []
               for (const [topic, event] of retained) {
+                if (localRetained.has(topic)) continue
                 const tokens = router.tokens(topic)
                 if (patterns.some((pattern) => matchTokens(pattern, tokens))) found.push(event)
               }
@@ -282,7 +284,10 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
         network?.interestChanged()
       }
     }
-    if (retain) retained.set(event.topic, event)
+    if (retain) {
+      retained.set(event.topic, event)
+      localRetained.delete(event.topic)
+    }
     return true
   }
 
@@ -336,14 +341,17 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
         network?.interestChanged()
       }
     }
+    if (crossing || retain) event ??= new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false)
+    if (retain) {
+      retained.set(topic, event as BusEvent)
+      // A local event stays local, retained or not: peers asking for retained state do not get it.
+      if (local) localRetained.add(topic)
+      else localRetained.delete(topic)
+    }
     if (crossing) {
-      event ??= new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false)
-      if (retain) retained.set(topic, event)
-      const sent = network.send(event, topic, tokens)
+      const sent = network.send(event as BusEvent, topic, tokens)
       queued += sent.queued
       dropped += sent.dropped
-    } else if (retain) {
-      retained.set(topic, event ?? new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false))
     }
     return new PublishReceipt(eventId, eventSeq, queued, dropped)
   }
@@ -405,6 +413,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     if (subscribeOptions?.last === true) {
       let found = false
       for (const [topic, event] of retained) {
+        // A local subscription starts from this context's own retained events only.
+        if (subscriber.local && event.source !== id) continue
         if (matchTokens(tokens, router.tokens(topic))) {
           subscriber.offer(event)
           found = true

@@ -43,7 +43,7 @@ export function plainCloneable(value: unknown): 'yes' | 'no' | 'unknown' {
   return 'yes'
 }
 
-/** True when structuredClone can copy `value`; the error it throws otherwise. */
+/** undefined when structuredClone can copy `value`; otherwise the error it throws. */
 export function cloneError(value: unknown): unknown {
   const verdict = plainCloneable(value)
   if (verdict === 'yes') return undefined

@@ -1,7 +1,7 @@
 import { quote } from './errors.js'
 import { BoundedQueue, type Overflow } from './queue.js'
 import { matchTokens, parsePattern } from './topic.js'
-import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
+import type { BusEvent, Diagnostic, TransportStats } from './types.js'
 import { decodeFrame, encodeEvents, WIRE_VERSION, type EventsFrame, type Frame, type RouteRecord } from './wire.js'
 
 /**
@@ -235,26 +235,25 @@ export class Link {
     return all
   }
 
-  peers(): PeerInfo[] {
-    const peers: PeerInfo[] = []
-    for (const [id, neighbor] of this.neighbors) peers.push({ id, transport: this.name, lastSeen: neighbor.lastSeen })
-    return peers
-  }
-
-  /** Queues an event to send; false when overflow dropped one (this or, with drop-oldest, an older one). */
-  enqueue(event: BusEvent): boolean {
-    if (this.#closed) return false
+  /**
+   * Queues an event to send: 'queued'; 'evicted' when it is queued but an older
+   * one was dropped for it (drop-oldest); 'refused' when it is dropped itself.
+   */
+  enqueue(event: BusEvent): 'queued' | 'evicted' | 'refused' {
+    if (this.#closed) return 'refused'
     const queue = this.queue
     // A full batch (or a full queue) goes now, while the receiver has credit: only a
     // receiver that stops granting makes this queue overflow.
     if (queue.size >= this.#sendAt && this.#credit > 0) this.flush()
-    let lost = false
+    let result: 'queued' | 'evicted' = 'queued'
     if (queue.full) {
-      lost = true
-      this.#recordDrop(event)
-      if (this.overflow === 'drop-newest') return false
-      queue.shift()
+      if (this.overflow === 'drop-newest') {
+        this.#recordDrop(event)
+        return 'refused'
+      }
+      this.#recordDrop(queue.shift() as BusEvent)
       this.#left++
+      result = 'evicted'
     }
     queue.push(event)
     this.#accepted++
@@ -265,7 +264,7 @@ export class Link {
         this.flush()
       })
     }
-    return !lost
+    return result
   }
 
   /** Posts what is queued, in batches, as far as credit allows. */

@@ -214,8 +214,9 @@ export class Network implements LinkHost {
     for (const link of this.links) {
       if (link === except) continue
       if (link !== replyPath && (link.neighbors.size === 0 || !link.wants(topic, tokens ?? topic.split('.')))) continue
-      if (link.enqueue(event)) queued++
-      else dropped++
+      const result = link.enqueue(event)
+      if (result !== 'refused') queued++
+      if (result !== 'queued') dropped++
     }
     if (replyPath !== undefined) this.#replyPaths.delete(topic)
     return { queued, dropped }

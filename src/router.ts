@@ -31,11 +31,6 @@ export class Router<S extends Routable> {
   #topics = new Map<string, readonly string[]>()
   #lastTopic: string | undefined
   #lastRoute: Route<S> | undefined
-  #size = 0
-
-  get size(): number {
-    return this.#size
-  }
 
   add(target: S): void {
     if (isExact(target.tokens)) {
@@ -45,7 +40,6 @@ export class Router<S extends Routable> {
     } else {
       this.#wildcard.push(target)
     }
-    this.#size++
     this.#invalidate()
   }
 
@@ -61,7 +55,6 @@ export class Router<S extends Routable> {
       if (index < 0) return
       this.#wildcard.splice(index, 1)
     }
-    this.#size--
     this.#invalidate()
   }
 
@@ -77,11 +70,9 @@ export class Router<S extends Routable> {
     }
     const tokens = this.tokens(topic)
     const exact = this.#exact.get(topic)
-    let targets: readonly S[] = exact === undefined ? EMPTY : exact.slice()
-    for (const target of this.#wildcard) {
-      if (matchTokens(target.tokens, tokens)) targets = [...targets, target]
-    }
-    const route: Route<S> = { tokens, targets }
+    const targets: S[] = exact === undefined ? [] : exact.slice()
+    for (const target of this.#wildcard) if (matchTokens(target.tokens, tokens)) targets.push(target)
+    const route: Route<S> = { tokens, targets: targets.length === 0 ? EMPTY : targets }
     if (this.#cache.size >= MAX_CACHED_ROUTES) this.#cache.clear()
     this.#cache.set(topic, route)
     this.#lastTopic = topic

@@ -21,8 +21,6 @@ export interface Counters {
 export interface SubscriberHost {
   readonly counters: Counters
   readonly dispatcher: Dispatcher
-  /** Aborts when the bus closes. */
-  readonly closeSignal: AbortSignal
   report(diagnostic: Diagnostic): void
   /** Takes the subscription out of routing. */
   detach(subscriber: Subscriber): void

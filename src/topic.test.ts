@@ -61,6 +61,7 @@ describe('matches()', () => {
     ['a.b', 'a.b', true],
     ['a.b', 'a.c', false],
     ['>', '$reply.x.1', false],
+    ['orders.>', 'orders.$x', true],
     ['*.x', '$reply.x', false],
     ['$reply.>', '$reply.x.1', true],
   ])('%s matches %s: %s', (pattern, topic, expected) => {

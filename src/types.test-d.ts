@@ -89,5 +89,7 @@ describe('PatternMatches', () => {
     expectTypeOf<PatternMatches<'a.>', 'a.b.c'>>().toEqualTypeOf<true>()
     expectTypeOf<PatternMatches<'a.>', 'a'>>().toEqualTypeOf<false>()
     expectTypeOf<PatternMatches<'>', '$reply.x'>>().toEqualTypeOf<false>()
+    expectTypeOf<PatternMatches<'orders.>', 'orders.$x'>>().toEqualTypeOf<true>()
+    expectTypeOf<PatternMatches<'orders.*', 'orders.$x'>>().toEqualTypeOf<true>()
   })
 })

@@ -32,7 +32,7 @@ export interface BusEvent<T = unknown, K extends string = string> {
   readonly source: string
   /** Per source, strictly increasing. */
   readonly seq: number
-  /** `Date.now()` at publish. */
+  /** `Date.now()` at publish (one reading is shared by up to 128 publishes of one task). */
   readonly time: number
   readonly headers: Readonly<Record<string, string>>
   /** True when replayed from a store or delivered again after a failure. */
@@ -45,23 +45,26 @@ type Untyped<E> = string extends keyof E ? true : false
 export type TopicOf<E> = Untyped<E> extends true ? string : Extract<keyof E, string>
 
 /** Does NATS-style pattern P match topic K? Evaluated by the compiler. */
-export type PatternMatches<P extends string, K extends string> = P extends '>'
-  ? K extends `$${string}` ? false : true
+export type PatternMatches<P extends string, K extends string, First extends boolean = true> = P extends '>'
+  ? Reserved<K, First> extends true ? false : true
   : P extends `${infer Head}.${infer Rest}`
     ? K extends `${infer TopicHead}.${infer TopicRest}`
       ? Head extends '*'
-        ? TopicHead extends `$${string}` ? false : PatternMatches<Rest, TopicRest>
+        ? Reserved<TopicHead, First> extends true ? false : PatternMatches<Rest, TopicRest, false>
         : Head extends TopicHead
-          ? PatternMatches<Rest, TopicRest>
+          ? PatternMatches<Rest, TopicRest, false>
           : false
       : false
     : K extends `${string}.${string}`
       ? false
       : P extends '*'
-        ? K extends `$${string}` ? false : true
+        ? Reserved<K, First> extends true ? false : true
         : P extends K
           ? true
           : false
+
+/** As at run time, only a wildcard in the first position skips a reserved (`$…`) token. */
+type Reserved<Token extends string, First extends boolean> = First extends true ? (Token extends `$${string}` ? true : false) : false
 
 /** The topics of E that pattern P matches. */
 export type MatchingTopics<E, P extends string> = {

@@ -1,7 +1,8 @@
 // `npm test`: every suite in one run, then one summary line.
 //
-//   1. typecheck  tsc --noEmit -p tsconfig.json (library + unit tests), and
-//                 tsc -p e2e/tsconfig.json (e2e, demo, playwright config): 1 test each
+//   1. typecheck  tsc --noEmit -p tsconfig.json (library + unit tests),
+//                 tsc -p e2e/tsconfig.json (e2e, demo, playwright config), and the
+//                 package's declarations (tsconfig.build.json): 1 test each
 //   2. size       scripts/size.mjs: each entry's min+gzip size within its limit: 1 test
 //   3. unit       vitest run: node + browser projects, incl. the *.test-d.ts type tests
 //   4. e2e        playwright test: real Chromium
@@ -116,9 +117,15 @@ function settle(label, result, counts) {
 const suites = []
 
 // 1. Typecheck.
-for (const project of ['tsconfig.json', 'e2e/tsconfig.json']) {
+// tsconfig.build.json emits the package's declarations (isolatedDeclarations): into a scratch folder here.
+const typechecks = {
+  'tsconfig.json': ['--noEmit'],
+  'e2e/tsconfig.json': ['--noEmit'],
+  'tsconfig.build.json': ['--outDir', join(reports, 'declarations')],
+}
+for (const [project, flags] of Object.entries(typechecks)) {
   const label = `typecheck ${project}`
-  const result = await run(label, 'typescript', 'tsc', ['--noEmit', '-p', project])
+  const result = await run(label, 'typescript', 'tsc', [...flags, '-p', project])
   const ok = result.code === 0 && result.error === undefined
   if (ok) console.log(`${label}: ok`)
   suites.push(settle(label, result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))

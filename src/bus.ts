@@ -38,7 +38,7 @@ import type {
 } from './types.js'
 
 /** Header carrying the inbox topic a reply goes to. */
-export const REPLY_TO_HEADER = REPLY_TO
+export const REPLY_TO_HEADER: string = REPLY_TO
 /** Header set on a reply whose handler failed; the reply's data is the error. */
 export const REPLY_ERROR_HEADER = 'x-crossbus-error'
 

@@ -274,7 +274,7 @@ describe('wire decoding', () => {
         topics: fc.constant(['t']),
         data: fc.array(fc.anything(), { minLength: 1, maxLength: 4 }),
         // Columns of the wrong type or length, or indexes past their tables.
-        src: fc.oneof(fc.constant(new Uint32Array([7])), fc.constant([0])),
+        src: fc.oneof(fc.constant(new Uint32Array([7])), fc.constant(['0']), fc.constant([7])),
         seq: fc.constant(new Float64Array([1])),
         topic: fc.constant(new Uint32Array([0])),
         time: fc.constant(new Float64Array([0])),

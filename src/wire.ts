@@ -52,12 +52,12 @@ export interface EventsFrame extends FrameBase {
   readonly kind: 'events'
   readonly sources: readonly string[]
   readonly topics: readonly string[]
-  /** Index into `sources`. */
-  readonly src: Uint32Array
-  readonly seq: Float64Array
+  /** Index into `sources`. Typed arrays for large batches (they clone as one copy), plain arrays for small ones. */
+  readonly src: Uint32Array | readonly number[]
+  readonly seq: Float64Array | readonly number[]
   /** Index into `topics`. */
-  readonly topic: Uint32Array
-  readonly time: Float64Array
+  readonly topic: Uint32Array | readonly number[]
+  readonly time: Float64Array | readonly number[]
   readonly data: readonly unknown[]
   /** Headers of each event (null for none); absent when no event has any. */
   readonly headers?: readonly (Readonly<Record<string, string>> | null)[]
@@ -96,9 +96,17 @@ function isRecord(value: unknown): value is RouteRecord {
   return isObject(value) && isString(value.id) && isCount(value.version) && isStringArray(value.patterns) && isStringArray(value.replies)
 }
 
+function isNumberColumn(value: unknown, length: number, typed: typeof Uint32Array | typeof Float64Array): value is ArrayLike<number> {
+  if (value instanceof typed) return value.length === length
+  return Array.isArray(value) && value.length === length && value.every((item) => typeof item === 'number')
+}
+
 function isIndexColumn(value: unknown, length: number, bound: number): boolean {
-  if (!(value instanceof Uint32Array) || value.length !== length) return false
-  for (let index = 0; index < length; index++) if ((value[index] as number) >= bound) return false
+  if (!isNumberColumn(value, length, Uint32Array)) return false
+  for (let index = 0; index < length; index++) {
+    const item = value[index] as number
+    if (!Number.isInteger(item) || item < 0 || item >= bound) return false
+  }
   return true
 }
 
@@ -107,8 +115,9 @@ function isEvents(message: Record<string, unknown>): boolean {
   if (!Array.isArray(data) || !isStringArray(sources) || !isStringArray(topics)) return false
   const count = data.length
   if (!isIndexColumn(src, count, sources.length) || !isIndexColumn(topic, count, topics.length)) return false
-  if (!(seq instanceof Float64Array) || seq.length !== count || !seq.every((value) => isCount(value))) return false
-  if (!(time instanceof Float64Array) || time.length !== count) return false
+  if (!isNumberColumn(seq, count, Float64Array)) return false
+  for (let index = 0; index < count; index++) if (!isCount(seq[index])) return false
+  if (!isNumberColumn(time, count, Float64Array)) return false
   if (headers !== undefined && !(Array.isArray(headers) && headers.length === count && headers.every((entry) => entry === null || isHeaders(entry)))) return false
   return retained === undefined || (Array.isArray(retained) && retained.every((index) => isCount(index) && index < count))
 }
@@ -144,6 +153,9 @@ export function decodeFrame(message: unknown): Frame | string {
   }
 }
 
+/** Batches at least this long carry their number columns in typed arrays. */
+const TYPED_COLUMNS_FROM = 32
+
 /** Encodes events as the columns of an events frame (without the envelope fields). */
 export function encodeEvents(
   events: readonly { readonly source: string; readonly seq: number; readonly topic: string; readonly time: number; readonly data: unknown; readonly headers: Readonly<Record<string, string>> }[],
@@ -154,10 +166,12 @@ export function encodeEvents(
   const topics: string[] = []
   const sourceIndex = new Map<string, number>()
   const topicIndex = new Map<string, number>()
-  const src = new Uint32Array(count)
-  const seq = new Float64Array(count)
-  const topic = new Uint32Array(count)
-  const time = new Float64Array(count)
+  // A typed array clones as one copy but costs an off-heap allocation: worth it for batches, not for one event.
+  const typed = count >= TYPED_COLUMNS_FROM
+  const src = typed ? new Uint32Array(count) : new Array<number>(count)
+  const seq = typed ? new Float64Array(count) : new Array<number>(count)
+  const topic = typed ? new Uint32Array(count) : new Array<number>(count)
+  const time = typed ? new Float64Array(count) : new Array<number>(count)
   const data = new Array<unknown>(count)
   let headers: (Readonly<Record<string, string>> | null)[] | undefined
   let retained: number[] | undefined

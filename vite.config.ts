@@ -10,6 +10,8 @@ const root = import.meta.dirname
 const entries = {
   index: resolve(root, 'src/index.ts'),
   transports: resolve(root, 'src/transports/index.ts'),
+  idb: resolve(root, 'src/store/idb.ts'),
+  memory: resolve(root, 'src/store/memory.ts'),
 }
 
 export default defineConfig({

@@ -11,6 +11,8 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const LIMITS = {
   crossbus: { file: 'src/index.ts', limit: 12800 },
   'crossbus/transports': { file: 'src/transports/index.ts', limit: 3072 },
+  'crossbus/idb': { file: 'src/store/idb.ts', limit: 3072 },
+  'crossbus/memory': { file: 'src/store/memory.ts', limit: 2048 },
 }
 
 const results = []

@@ -300,3 +300,48 @@ export interface Bus<E extends EventMap = EventMap> {
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }
+
+/** An event in a durable log, at its position. */
+export interface StoredEvent {
+  /** Assigned by the store at append: strictly increasing across every context sharing it. */
+  readonly position: number
+  readonly id: string
+  readonly topic: string
+  readonly data: unknown
+  readonly source: string
+  readonly seq: number
+  readonly time: number
+  readonly headers: Readonly<Record<string, string>>
+  /** Published with `retain: true`. */
+  readonly retain: boolean
+}
+
+/** What a durable consumer has handled: every matching event at or below `cursor`. */
+export interface ConsumerState {
+  readonly pattern: string
+  readonly cursor: number
+}
+
+/**
+ * A durable log shared by the contexts of an origin (`crossbus/idb`), or of one
+ * process (`crossbus/memory`). Appends are transactions; positions only grow.
+ * Failures reject with CrossbusError STORAGE_UNAVAILABLE or QUOTA_EXCEEDED.
+ */
+export interface Store {
+  /** Appends in one transaction, in order; resolves with the positions once committed. */
+  append(events: readonly Omit<StoredEvent, 'position'>[]): Promise<number[]>
+  /** Up to `limit` events after `position`, oldest first. */
+  read(after: number, limit: number): Promise<StoredEvent[]>
+  /** Registers a consumer if new (it starts from the oldest stored event) and returns its state. */
+  register(name: string, pattern: string): Promise<ConsumerState>
+  /** Moves a consumer's cursor forward (never back): everything matching at or below `cursor` is handled. */
+  ack(name: string, cursor: number): Promise<void>
+  /**
+   * Deletes each event that at least one registered consumer matches and every
+   * matching consumer has acked; evicts events older than maxAge or beyond
+   * maxEvents, acked or not. Resolves with how many went each way.
+   */
+  compact(now?: number): Promise<{ deleted: number; evicted: number }>
+  /** Drops the connection; the store reopens lazily when used again. */
+  close(): void
+}

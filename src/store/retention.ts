@@ -1,0 +1,45 @@
+import { matchTokens, parsePattern } from '../topic.js'
+import type { ConsumerState, StoredEvent } from '../types.js'
+
+export interface RetentionOptions {
+  /** Events older than this many milliseconds are evicted, acked or not. Default: kept. */
+  maxAge?: number
+  /** At most this many events are kept; the oldest beyond it are evicted. Default: unbounded. */
+  maxEvents?: number
+}
+
+export function checkRetention(options: RetentionOptions): Required<RetentionOptions> {
+  const { maxAge = Number.POSITIVE_INFINITY, maxEvents = Number.POSITIVE_INFINITY } = options
+  if (!(maxAge > 0)) throw new TypeError(`crossbus: maxAge must be > 0, got ${String(maxAge)}`)
+  if (!(maxEvents >= 1)) throw new TypeError(`crossbus: maxEvents must be >= 1, got ${String(maxEvents)}`)
+  return { maxAge, maxEvents }
+}
+
+/**
+ * Which stored events leave the log: 'delete' when at least one consumer
+ * matches an event and every matching consumer has acked it; 'evict' when it
+ * is past maxAge or beyond maxEvents (counted apart, since no one may have
+ * handled it). Events are given oldest first.
+ */
+export function retentionVerdicts(
+  events: readonly Pick<StoredEvent, 'position' | 'topic' | 'time'>[],
+  consumers: readonly ConsumerState[],
+  retention: Required<RetentionOptions>,
+  now: number,
+): ('keep' | 'delete' | 'evict')[] {
+  const parsed = consumers.map((consumer) => ({ tokens: parsePattern(consumer.pattern), cursor: consumer.cursor }))
+  const overflow = events.length - retention.maxEvents
+  return events.map((event, index) => {
+    const tokens = event.topic.split('.')
+    let matched = false
+    let pending = false
+    for (const consumer of parsed) {
+      if (!matchTokens(consumer.tokens, tokens)) continue
+      matched = true
+      if (consumer.cursor < event.position) pending = true
+    }
+    if (matched && !pending) return 'delete'
+    if (index < overflow || now - event.time > retention.maxAge) return 'evict'
+    return 'keep'
+  })
+}

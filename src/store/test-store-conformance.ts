@@ -1,0 +1,95 @@
+/**
+ * One storage conformance suite, run over every Store (memoryStore in every
+ * runtime, indexedDbStore on fake-indexeddb in Node and on real IndexedDB in
+ * Chromium): the same assertions, so the two behave alike.
+ */
+import { describe, expect, test } from 'vitest'
+import type { Store, StoredEvent } from '../types.js'
+
+type Input = Omit<StoredEvent, 'position'>
+
+export function event(seq: number, topic = 'orders.created', extra: Partial<Input> = {}): Input {
+  return { id: `src:${seq}`, topic, data: { seq }, source: 'src', seq, time: 1_000 + seq, headers: {}, retain: false, ...extra }
+}
+
+export function describeStore(name: string, makeStore: (options?: { maxAge?: number; maxEvents?: number }) => Store): void {
+  describe(`store conformance: ${name}`, () => {
+    test('appends in order with growing positions and reads back after a position, oldest first', async () => {
+      const store = makeStore()
+      const first = await store.append([event(1), event(2)])
+      const second = await store.append([event(3, 'cart.updated', { headers: { trace: 't' }, retain: true })])
+      expect(first).toHaveLength(2)
+      expect((first[1] as number) > (first[0] as number)).toBe(true)
+      expect((second[0] as number) > (first[1] as number)).toBe(true)
+      const all = await store.read(0, 100)
+      expect(all.map((stored) => stored.seq)).toEqual([1, 2, 3])
+      expect(all[2]).toMatchObject({ topic: 'cart.updated', headers: { trace: 't' }, retain: true, data: { seq: 3 }, position: second[0] })
+      expect((await store.read(first[0] as number, 1)).map((stored) => stored.seq)).toEqual([2])
+      expect(await store.read(second[0] as number, 10)).toEqual([])
+      store.close()
+    })
+
+    test('keeps a copy: changing the appended object later changes nothing stored', async () => {
+      const store = makeStore()
+      const input = event(1)
+      await store.append([input])
+      ;(input.data as { seq: number }).seq = 99
+      expect((await store.read(0, 1))[0]?.data).toEqual({ seq: 1 })
+      store.close()
+    })
+
+    test('a new consumer starts from the oldest event; its cursor only moves forward', async () => {
+      const store = makeStore()
+      const [position] = await store.append([event(1)])
+      expect(await store.register('mailer', 'orders.*')).toEqual({ pattern: 'orders.*', cursor: 0 })
+      await store.ack('mailer', position as number)
+      await store.ack('mailer', 0)
+      expect(await store.register('mailer', 'orders.*')).toEqual({ pattern: 'orders.*', cursor: position })
+      store.close()
+    })
+
+    test('an event leaves once every matching consumer has acked it, and not before; unclaimed ones stay', async () => {
+      const store = makeStore()
+      const [a, b, c] = await store.append([event(1, 'orders.created'), event(2, 'orders.paid'), event(3, 'nobody.cares')])
+      await store.register('mailer', 'orders.*')
+      await store.register('ledger', 'orders.paid')
+      await store.ack('mailer', b as number)
+      expect(await store.compact(2_000)).toEqual({ deleted: 1, evicted: 0 })
+      // orders.created: only mailer matches and it acked → gone. orders.paid: ledger has not acked.
+      expect((await store.read(0, 10)).map((stored) => stored.position)).toEqual([b, c])
+      await store.ack('ledger', b as number)
+      expect(await store.compact(2_000)).toEqual({ deleted: 1, evicted: 0 })
+      expect((await store.read(0, 10)).map((stored) => stored.position)).toEqual([c])
+      void a
+      store.close()
+    })
+
+    test('maxAge and maxEvents evict, acked or not, and say how many', async () => {
+      const aged = makeStore({ maxAge: 500 })
+      await aged.append([event(1, 'a', { time: 0 }), event(2, 'a', { time: 900 })])
+      expect(await aged.compact(1_000)).toEqual({ deleted: 0, evicted: 1 })
+      expect((await aged.read(0, 10)).map((stored) => stored.seq)).toEqual([2])
+      aged.close()
+      const bounded = makeStore({ maxEvents: 2 })
+      await bounded.append([event(1), event(2), event(3)])
+      expect(await bounded.compact(2_000)).toEqual({ deleted: 0, evicted: 1 })
+      expect((await bounded.read(0, 10)).map((stored) => stored.seq)).toEqual([2, 3])
+      bounded.close()
+    })
+
+    test('appends from two handles on one log never share a position', async () => {
+      const one = makeStore()
+      const other = makeStore()
+      const results = await Promise.all([one.append([event(1), event(2)]), other.append([event(3), event(4)]), one.append([event(5)])])
+      const positions = results.flat()
+      expect(new Set(positions).size).toBe(5)
+      one.close()
+      other.close()
+    })
+
+    test('refuses nonsense retention options with a TypeError', () => {
+      expect(() => makeStore({ maxAge: 0 })).toThrow(TypeError)
+      expect(() => makeStore({ maxEvents: 0 })).toThrow(TypeError)
+    })
+  })
+}

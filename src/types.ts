@@ -302,16 +302,9 @@ export interface Bus<E extends EventMap = EventMap> {
 }
 
 /** An event in a durable log, at its position. */
-export interface StoredEvent {
+export interface StoredEvent extends Omit<BusEvent, 'redelivered'> {
   /** Assigned by the store at append: strictly increasing across every context sharing it. */
   readonly position: number
-  readonly id: string
-  readonly topic: string
-  readonly data: unknown
-  readonly source: string
-  readonly seq: number
-  readonly time: number
-  readonly headers: Readonly<Record<string, string>>
   /** Published with `retain: true`. */
   readonly retain: boolean
 }

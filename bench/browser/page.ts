@@ -247,41 +247,29 @@ async function openSender(
     }
   } else {
     const port = wire === 'tab' ? new BroadcastChannel(name) : target
-    if (variant === 'raw') {
-      sender = {
-        send: (tick) => port.postMessage(tick),
-        endTask() {},
-        expect,
-        stats: () => ({}),
-        dropped: () => 0,
-        close() {
-          if (port instanceof BroadcastChannel) port.close()
-          closeWire()
-        },
-      }
-    } else {
-      let batch: Tick[] = []
-      sender = {
-        send(tick) {
-          batch.push(tick)
-          if (batch.length === RAW_BATCH) {
-            port.postMessage(batch)
-            batch = []
-          }
-        },
-        endTask() {
-          if (batch.length === 0) return
-          port.postMessage(batch)
-          batch = []
-        },
-        expect,
-        stats: () => ({}),
-        dropped: () => 0,
-        close() {
-          if (port instanceof BroadcastChannel) port.close()
-          closeWire()
-        },
-      }
+    // Raw postMessage: one tick per message, or arrays of RAW_BATCH posted when full and at the end of each task.
+    let batch: Tick[] = []
+    const post = (): void => {
+      if (batch.length === 0) return
+      port.postMessage(batch)
+      batch = []
+    }
+    sender = {
+      send:
+        variant === 'raw'
+          ? (tick) => port.postMessage(tick)
+          : (tick) => {
+              batch.push(tick)
+              if (batch.length === RAW_BATCH) post()
+            },
+      endTask: variant === 'raw' ? () => {} : post,
+      expect,
+      stats: () => ({}),
+      dropped: () => 0,
+      close() {
+        if (port instanceof BroadcastChannel) port.close()
+        closeWire()
+      },
     }
   }
   if (armWorker !== undefined) sender.arm = armWorker

@@ -205,11 +205,26 @@ function windowEndpoint(target: WindowTarget, origins: readonly string[]): Endpo
 /** A page's link to its service worker: postMessage wakes it; replies come on navigator.serviceWorker. */
 function serviceWorkerPageEndpoint(container: ServiceWorkerContainerLike): Endpoint {
   let listener: Listener | undefined
+  /** Frames posted while no worker controls the page, sent in order once one is ready. */
+  const waiting: unknown[] = []
   return {
     kind: 'point',
     post(message) {
-      if (container.controller !== null) container.controller.postMessage(message)
-      else void container.ready.then((registration) => registration.active?.postMessage(message))
+      if (container.controller !== null && waiting.length === 0) {
+        container.controller.postMessage(message)
+        return
+      }
+      waiting.push(message)
+      if (waiting.length > 1) return
+      void container.ready
+        .then((registration) => {
+          const worker = container.controller ?? registration.active
+          for (const frame of waiting.splice(0)) worker?.postMessage(frame)
+        })
+        .catch(() => {
+          // No worker will come (registration failed): what waited cannot be sent.
+          waiting.length = 0
+        })
     },
     listen(receive) {
       listener = (event) => receive(event.data)

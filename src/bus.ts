@@ -312,7 +312,9 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     local: boolean,
   ): Receipt {
     const { targets, tokens } = router.route(topic)
-    const crossing = network !== undefined && !local && network.wants(topic, tokens)
+    // Links are chosen once: the choice decides validation, and the same links then get the event.
+    const links = network === undefined || local ? undefined : network.linksFor(topic, tokens)
+    const crossing = links !== undefined && links.length > 0
     if (check && (validate === true || (validate === undefined && crossing))) checkCloneable(topic, data)
     const eventSeq = ++seq
     counters.published++
@@ -349,7 +351,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       else localRetained.delete(topic)
     }
     if (crossing) {
-      const sent = network.send(event as BusEvent, topic, tokens)
+      const sent = (network as Network).send(event as BusEvent, links)
       queued += sent.queued
       dropped += sent.dropped
     }

@@ -193,14 +193,15 @@ export class Link {
   }
 
   /** Does some context behind this link want `topic`? Cached until routes change. */
-  wants(topic: string, tokens: readonly string[]): boolean {
+  wants(topic: string, tokens?: readonly string[]): boolean {
     let wanted = this.#wants.get(topic)
     if (wanted === undefined) {
       wanted = false
+      tokens ??= topic.split('.')
       search: for (const neighbor of this.neighbors.values()) {
         for (const record of neighbor.records.values()) {
           for (const pattern of record.patternTokens) {
-            if (matchTokens(pattern, tokens)) {
+            if (matchTokens(pattern, tokens as readonly string[])) {
               wanted = true
               break search
             }

@@ -28,6 +28,8 @@ export interface NetworkHost {
   peerJoined(): void
 }
 
+const NO_LINKS: readonly Link[] = Object.freeze([])
+
 /** Requests from other contexts whose reply path is remembered, at most. */
 const MAX_REPLY_PATHS = 1024
 
@@ -185,7 +187,8 @@ export class Network implements LinkHost {
       this.#host.count('received')
       const replyTo = event.headers[REPLY_TO]
       if (replyTo !== undefined) this.#rememberReplyPath(replyTo, link)
-      this.send(event, eventTopic, undefined, link)
+      const onward = this.linksFor(eventTopic, undefined, link)
+      if (onward.length > 0) this.send(event, onward)
     }
   }
 
@@ -205,28 +208,34 @@ export class Network implements LinkHost {
   // ---- bus side ----
 
   /** Hands an event to every link (but `except`) behind which someone wants it. */
-  send(event: BusEvent, topic: string, tokens: readonly string[] | undefined, except?: Link): { queued: number; dropped: number } {
-    let queued = 0
-    let dropped = 0
-    // A reply goes back the way its request came, even before the asker's interest is known
-    // (a service worker woken by the request has not heard the page's hello yet).
+  /**
+   * The links an event on `topic` goes to (never `except`): those behind which
+   * someone wants it, and the way back of a reply, even before the asker's
+   * interest is known (a service worker woken by the request has not heard the
+   * page's hello yet). Empty (and shared) when none: the common local case.
+   */
+  linksFor(topic: string, tokens?: readonly string[], except?: Link): readonly Link[] {
     const replyPath = this.#replyPaths.size > 0 ? this.#replyPaths.get(topic) : undefined
+    let found: Link[] | undefined
     for (const link of this.links) {
       if (link === except) continue
-      if (link !== replyPath && (link.neighbors.size === 0 || !link.wants(topic, tokens ?? topic.split('.')))) continue
+      if (link !== replyPath && (link.neighbors.size === 0 || !link.wants(topic, tokens))) continue
+      ;(found ??= []).push(link)
+    }
+    return found ?? NO_LINKS
+  }
+
+  /** Hands an event to the links linksFor() chose; a reply's way back is used once. */
+  send(event: BusEvent, links: readonly Link[]): { queued: number; dropped: number } {
+    let queued = 0
+    let dropped = 0
+    for (const link of links) {
       const result = link.enqueue(event)
       if (result !== 'refused') queued++
       if (result !== 'queued') dropped++
     }
-    if (replyPath !== undefined) this.#replyPaths.delete(topic)
+    if (this.#replyPaths.size > 0) this.#replyPaths.delete(event.topic)
     return { queued, dropped }
-  }
-
-  /** True when some link has a context that wants `topic` (so the event must be built). */
-  wants(topic: string, tokens: readonly string[]): boolean {
-    if (this.#replyPaths.size > 0 && this.#replyPaths.has(topic)) return true
-    for (const link of this.links) if (link.neighbors.size > 0 && link.wants(topic, tokens)) return true
-    return false
   }
 
   #rememberReplyPath(replyTo: string, link: Link): void {

@@ -6,10 +6,11 @@ import { chromiumLaunchOptions } from './scripts/chromium.mjs'
  * The same server is three origins to the browser, for the cross-origin iframe
  * tests: http://127.0.0.1:5174, http://localhost:5174 and http://foreign.localhost:5174
  * (Chromium resolves *.localhost to loopback; Vite allows localhost hosts by default).
+ * CROSSBUS_E2E_PORT moves both servers (it and the next port), for two checkouts side by side.
  */
-const PAGES_PORT = 5174
+const PAGES_PORT = Number(process.env.CROSSBUS_E2E_PORT ?? 5174)
 /** Vite serving the demo with its own config, as `npm run demo` does. */
-const DEMO_PORT = 5175
+const DEMO_PORT = PAGES_PORT + 1
 
 /** Flags Playwright passes by default that stop Chromium from throttling hidden tabs. */
 const THROTTLING_OFF_FLAGS = [

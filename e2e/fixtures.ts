@@ -10,9 +10,10 @@ export { expect }
 export const HARNESS = '/e2e/pages/harness.html'
 
 /** Pages' own origin, and two more served by the same Vite server (Chromium resolves *.localhost to loopback). */
-export const PAGES_ORIGIN = 'http://127.0.0.1:5174'
-export const OTHER_ORIGIN = 'http://localhost:5174'
-export const FOREIGN_ORIGIN = 'http://foreign.localhost:5174'
+const PORT = Number(process.env.CROSSBUS_E2E_PORT ?? 5174)
+export const PAGES_ORIGIN = `http://127.0.0.1:${PORT}`
+export const OTHER_ORIGIN = `http://localhost:${PORT}`
+export const FOREIGN_ORIGIN = `http://foreign.localhost:${PORT}`
 
 interface Fixtures {
   /** A bus name no other test uses. */

@@ -1,7 +1,8 @@
 import { cloneError } from './cloneable.js'
 import { createReporter } from './diagnostics.js'
 import { Dispatcher } from './dispatcher.js'
-import { EMPTY_HEADERS as NO_HEADERS, Envelope, REPLY_TO } from './envelope.js'
+import { type Batch, DurableLog } from './durable.js'
+import { EMPTY_HEADERS as NO_HEADERS, Envelope, isDurable, markDurable, REPLY_TO } from './envelope.js'
 import { createEventIds } from './event-id.js'
 import { CrossbusError, quote } from './errors.js'
 import type { Overflow } from './queue.js'
@@ -33,6 +34,7 @@ import type {
   PublishOptions,
   Receipt,
   RequestOptions,
+  Store,
   SubscribeOptions,
   Subscription,
 } from './types.js'
@@ -44,6 +46,8 @@ export const REPLY_ERROR_HEADER = 'x-crossbus-error'
 
 const DEFAULT_CAPACITY = 1024
 const DEFAULT_REQUEST_TIMEOUT = 5000
+/** Reserved topic on which a context says its durable log grew (data: the last position). */
+const LOG_TOPIC = '$log.appended'
 /** Publishes that may share one Date.now() reading within a task (a few microseconds at most). */
 const CLOCK_READS_SHARED = 128
 
@@ -104,12 +108,15 @@ class PublishReceipt implements Receipt {
   readonly ids: (seq: number) => string
   /** @internal */
   readonly seq: number
+  /** @internal The append transaction of a durable event. */
+  readonly batch: Batch | undefined
 
-  constructor(ids: (seq: number) => string, seq: number, queued: number, dropped: number) {
+  constructor(ids: (seq: number) => string, seq: number, queued: number, dropped: number, batch: Batch | undefined) {
     this.ids = ids
     this.seq = seq
     this.queued = queued
     this.dropped = dropped
+    this.batch = batch
   }
 
   get id(): string {
@@ -117,8 +124,19 @@ class PublishReceipt implements Receipt {
   }
 
   get persisted(): Promise<void> {
-    return RESOLVED
+    return this.batch === undefined ? RESOLVED : this.batch.promise
   }
+}
+
+/** A Store, or a TypeError naming what is missing. */
+function checkStore(store: Store | undefined): Store | undefined {
+  if (store === undefined) return undefined
+  for (const method of ['append', 'read', 'retained', 'register', 'ack', 'compact'] as const) {
+    if (typeof (store as Partial<Store> | null)?.[method] !== 'function') {
+      throw new TypeError(`crossbus: store must be a Store (indexedDbStore() or memoryStore()); it has no ${method}()`)
+    }
+  }
+  return store
 }
 
 interface PendingRequest {
@@ -156,6 +174,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     deadLettered: 0,
     received: 0,
     rejected: 0,
+    stored: 0,
+    evicted: 0,
   }
   const router = new Router<Subscriber>()
   const dispatcher = new Dispatcher()
@@ -203,10 +223,46 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       }
       network?.interestChanged()
     },
-    publishInternal(topic, data, headers) {
-      emit(topic, data, Object.freeze(headers), false, false, false)
+    publishInternal(topic, data, headers, durable) {
+      emit(topic, data, Object.freeze(headers), false, false, false, durable && durableLog !== undefined)
     },
   }
+
+  const store = checkStore(options.store)
+  /** The durable log; absent without a store. */
+  const durableLog: DurableLog | undefined =
+    store === undefined
+      ? undefined
+      : new DurableLog(
+          {
+            name,
+            report,
+            count(field, amount) {
+              counters[field] += amount
+            },
+            announce(position) {
+              // Straight to the links that want it: local consumers were told already, and it is not app traffic.
+              if (network === undefined) return
+              const links = network.linksFor(LOG_TOPIC, router.tokens(LOG_TOPIC))
+              if (links.length === 0) return
+              const eventSeq = ++seq
+              network.send(new Envelope(eventId(eventSeq), LOG_TOPIC, position, id, eventSeq, timestamp(), NO_HEADERS, false), links)
+            },
+          },
+          store,
+        )
+  /**
+   * Makes peers send their commits' announcements here while this context has
+   * durable subscriptions (deliverRemote takes them before routing).
+   */
+  let logWatcher: Subscriber | undefined
+  function watchLog(): void {
+    if (logWatcher === undefined || !logWatcher.active) {
+      logWatcher = attach(LOG_TOPIC, { capacity: 1 }, (settings) => new HandlerSubscriber(host, settings, () => {}), { internal: true })
+    }
+  }
+  /** Durable subscriptions waiting for their consumer's lock: not routed yet, but in stats and closed with the bus. */
+  const standby = new Set<Subscriber>()
 
   /** Links to other contexts; absent when there are no transports. */
   const network: Network | undefined =
@@ -261,15 +317,43 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
           transports,
         )
 
-  /** Asks peers for the retained events a `last: true` subscription should start from. */
+  /** Asks peers (and waits for the store) for the retained events a `last: true` subscription should start from. */
   function askRetained(subscriber: Subscriber): void {
-    if (network === undefined) return
+    if (network === undefined && storedRetained === undefined) return
     waitingForRetained.add(subscriber)
-    retainedAsks.set(network.askRetained([subscriber.pattern]), subscriber)
+    if (network !== undefined) retainedAsks.set(network.askRetained([subscriber.pattern]), subscriber)
   }
+
+  /** Retained durable events outlive the page: loaded from the store once, at start. */
+  let storedRetained: Promise<void> | undefined = store
+    ?.retained()
+    .then((events) => {
+      storedRetained = undefined
+      for (const stored of events) {
+        // Something newer arrived meanwhile.
+        if (retained.has(stored.topic) || closed) continue
+        const event = new Envelope(stored.id, stored.topic, stored.data, stored.source, stored.seq, stored.time, Object.freeze(stored.headers), false)
+        markDurable(event)
+        retained.set(stored.topic, event)
+        const tokens = router.tokens(stored.topic)
+        for (const subscriber of waitingForRetained) {
+          if (!subscriber.active || !matchTokens(subscriber.tokens, tokens)) continue
+          subscriber.offer(event)
+          waitingForRetained.delete(subscriber)
+        }
+      }
+    })
+    .catch((error: unknown) => {
+      storedRetained = undefined
+      report({ type: 'storage-error', error, message: `crossbus: could not load retained events from the store: ${String(error)}` })
+    })
 
   /** An event from another context: to local subscriptions (not `local: true` ones); false for an invalid topic. */
   function deliverRemote(event: BusEvent, retain: boolean): boolean {
+    if (event.topic === LOG_TOPIC) {
+      durableLog?.grew()
+      return true
+    }
     let targets: readonly Subscriber[]
     try {
       targets = router.route(event.topic).targets
@@ -278,6 +362,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     }
     for (const target of targets) {
       if (target.local) continue
+      // A durable subscription reads durable events from the store, where they are in order and acked.
+      if (target.durable !== undefined && isDurable(event)) continue
       target.offer(event)
       if (target.single) {
         router.remove(target)
@@ -310,19 +396,23 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     retain: boolean,
     check: boolean,
     local: boolean,
+    durable: boolean,
   ): Receipt {
     const { targets, tokens } = router.route(topic)
     // Links are chosen once: the choice decides validation, and the same links then get the event.
     const links = network === undefined || local ? undefined : network.linksFor(topic, tokens)
     const crossing = links !== undefined && links.length > 0
-    if (check && (validate === true || (validate === undefined && crossing))) checkCloneable(topic, data)
+    if (check && (validate === true || (validate === undefined && (crossing || durable)))) checkCloneable(topic, data)
     const eventSeq = ++seq
     counters.published++
     let event: BusEvent | undefined
+    if (durable) markDurable((event = new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false)))
     let queued = 0
     let dropped = 0
     for (let index = 0; index < targets.length; index++) {
       const target = targets[index] as Subscriber
+      // Durable subscriptions take durable events from the store.
+      if (durable && target.durable !== undefined) continue
       const queue = target.queue
       if (queue.full) {
         dropped++
@@ -331,8 +421,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
           target.recordDrop(topic, target.unreportedDrops === 0 ? eventId(eventSeq) : '')
           continue
         }
-        const evicted = queue.shift() as BusEvent
-        target.recordDrop(evicted.topic, evicted.id)
+        target.evict()
       }
       event ??= new Envelope(eventId(eventSeq), topic, data, id, eventSeq, timestamp(), headers, false)
       queue.push(event)
@@ -355,7 +444,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       queued += sent.queued
       dropped += sent.dropped
     }
-    return new PublishReceipt(eventId, eventSeq, queued, dropped)
+    const batch = durable ? (durableLog as DurableLog).append(event as BusEvent, retain) : undefined
+    return new PublishReceipt(eventId, eventSeq, queued, dropped, batch)
   }
 
   /** Reserved topics are the bus's own. */
@@ -368,13 +458,26 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   function publish(topic: string, data: unknown, publishOptions?: PublishOptions): Receipt {
     if (closed) ensureOpen()
     if (typeof topic === 'string' && topic.charCodeAt(0) === 36 /* $ */) checkPublishable(topic)
-    if (publishOptions === undefined) return emit(topic, data, NO_HEADERS, false, true, false)
-    if (publishOptions.durable === true) {
+    if (publishOptions === undefined) return emit(topic, data, NO_HEADERS, false, true, false, false)
+    const durable = publishOptions.durable === true
+    if (durable && durableLog === undefined) {
       router.route(topic)
       throw new CrossbusError('NO_STORE', 'durable publish needs a store: pass createBus({ store })')
     }
     const headers = publishOptions.headers === undefined ? NO_HEADERS : checkHeaders(publishOptions.headers)
-    return emit(topic, data, headers, publishOptions.retain === true, true, publishOptions.local === true)
+    return emit(topic, data, headers, publishOptions.retain === true, true, publishOptions.local === true, durable)
+  }
+
+  /** The durable consumer name of a subscription, checked; undefined for others. */
+  function checkDurable(subscribeOptions: SubscribeOptions | undefined): string | undefined {
+    const durable = subscribeOptions?.durable
+    if (durable === undefined) return undefined
+    if (durableLog === undefined) throw new CrossbusError('NO_STORE', `durable subscription ${quote(String(durable))} needs a store: pass createBus({ store })`)
+    if (typeof durable !== 'string' || durable.length === 0) throw new TypeError(`crossbus: durable must be a non-empty consumer name, got ${quote(String(durable))}`)
+    if (subscribeOptions?.local === true) {
+      throw new TypeError(`crossbus: durable subscription ${quote(durable)} cannot be local: a replay comes from contexts that are gone`)
+    }
+    return durable
   }
 
   /** Shared set-up of every kind of subscription: validation, signal, routing, retained events. */
@@ -387,9 +490,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     const tokens = parsePattern(pattern)
     ensureOpen()
     const signal = subscribeOptions?.signal
-    if (subscribeOptions?.durable !== undefined) {
-      throw new CrossbusError('NO_STORE', `durable subscription ${quote(subscribeOptions.durable)} needs a store: pass createBus({ store })`)
-    }
+    const durable = checkDurable(subscribeOptions)
     const subscriber = create({
       pattern,
       tokens,
@@ -397,7 +498,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       overflow: checkOverflow(subscribeOptions?.overflow, defaultOverflow),
       local: subscribeOptions?.local === true,
       copy: subscribeOptions?.copy === true,
-      durable: undefined,
+      durable,
       internal: extra.internal === true,
       single: extra.single === true,
     })
@@ -405,27 +506,44 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       subscriber.active = false
       return subscriber
     }
-    router.add(subscriber)
-    network?.interestChanged()
     if (signal !== undefined) {
       const onAbort = (): void => subscriber.unsubscribe(abortReason(signal))
       signal.addEventListener('abort', onAbort, { once: true })
       subscriber.onEnd(() => signal.removeEventListener('abort', onAbort))
     }
-    if (subscribeOptions?.last === true) {
-      let found = false
-      for (const [topic, event] of retained) {
-        // A local subscription starts from this context's own retained events only.
-        if (subscriber.local && event.source !== id) continue
-        if (matchTokens(tokens, router.tokens(topic))) {
-          subscriber.offer(event)
-          found = true
-        }
-      }
-      // Nothing here: ask the peers, now and whenever one joins, until one answers.
-      if (!found && !subscriber.local) askRetained(subscriber)
+    const last = subscribeOptions?.last === true
+    if (durable === undefined) route(subscriber, last)
+    else {
+      // Routed once it holds its consumer's lock and knows its cursor.
+      subscriber.standby = true
+      standby.add(subscriber)
+      subscriber.onEnd(() => standby.delete(subscriber))
+      ;(durableLog as DurableLog).consume(subscriber, durable, () => {
+        subscriber.standby = false
+        standby.delete(subscriber)
+        route(subscriber, last)
+        watchLog()
+      })
     }
     return subscriber
+  }
+
+  /** Puts a subscription in routing, tells peers, and gives a `last: true` one the retained events. */
+  function route(subscriber: Subscriber, last: boolean): void {
+    router.add(subscriber)
+    network?.interestChanged()
+    if (!last) return
+    let found = false
+    for (const [topic, event] of retained) {
+      // A local subscription starts from this context's own retained events only.
+      if (subscriber.local && event.source !== id) continue
+      if (matchTokens(subscriber.tokens, router.tokens(topic))) {
+        subscriber.offer(event)
+        found = true
+      }
+    }
+    // Nothing here: ask the peers (and the store), now and whenever one joins, until one answers.
+    if (!found && !subscriber.local) askRetained(subscriber)
   }
 
   function toSubscription(subscriber: Subscriber): Subscription {
@@ -470,6 +588,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     const iterator: AsyncIterableIterator<BusEvent> = {
       next: () => subscriber.next(),
       return: (value?: unknown) => {
+        subscriber.release()
         subscriber.unsubscribe()
         return Promise.resolve({ done: true, value: value as undefined })
       },
@@ -541,9 +660,9 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       return Promise.resolve()
         .then(() => handler(event))
         .then(
-          (value) => emit(replyTo, value, NO_HEADERS, false, false, false),
+          (value) => emit(replyTo, value, NO_HEADERS, false, false, false, false),
           (error: unknown) => {
-            emit(replyTo, error, Object.freeze({ [REPLY_ERROR_HEADER]: error instanceof Error ? error.message : String(error) }), false, false, false)
+            emit(replyTo, error, Object.freeze({ [REPLY_ERROR_HEADER]: error instanceof Error ? error.message : String(error) }), false, false, false, false)
             throw error
           },
         )
@@ -590,7 +709,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       const replyTo = `$reply.${id}.${++requestSeq}`
       pendingRequests.set(replyTo, { resolve, reject })
       try {
-        emit(topic, data, Object.freeze({ [REPLY_TO_HEADER]: replyTo }), false, true, false)
+        emit(topic, data, Object.freeze({ [REPLY_TO_HEADER]: replyTo }), false, true, false, false)
       } catch (error) {
         pendingRequests.delete(replyTo)
         throw error
@@ -606,6 +725,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       dropped += subscriber.dropped
       if (!subscriber.internal) subscriptions.push(subscriber.stats())
     }
+    for (const subscriber of standby) subscriptions.push(subscriber.stats())
     return {
       ...counters,
       dropped,
@@ -620,7 +740,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   }
 
   function flush(): Promise<void> {
-    return network?.flush() ?? RESOLVED
+    if (durableLog === undefined) return network?.flush() ?? RESOLVED
+    return Promise.all([network?.flush(), durableLog.flush()]).then(() => undefined)
   }
 
   function close(): Promise<void> {
@@ -639,6 +760,9 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       for (const subscriber of router.all()) if (subscriber instanceof StreamSubscriber) subscriber.end()
       await dispatcher.whenIdle()
       for (const subscriber of router.all()) if (!(subscriber instanceof StreamSubscriber)) subscriber.unsubscribe(reason)
+      for (const subscriber of standby) subscriber.unsubscribe(reason)
+      // Durable subscriptions waiting for their lock are not routed yet; their last acks are written.
+      await durableLog?.close()
       network?.close()
     })()
     return closing

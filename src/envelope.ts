@@ -42,3 +42,15 @@ export class Envelope implements BusEvent {
 export function withChanges(event: BusEvent, data: unknown, redelivered: boolean): BusEvent {
   return new Envelope(event.id, event.topic, data, event.source, event.seq, event.time, event.headers, redelivered)
 }
+
+/** Events published with `durable: true` (here or in the context they came from). */
+const durableEvents = new WeakSet<BusEvent>()
+
+/** Marks an event as durable: durable subscriptions take it from the store, not live. */
+export function markDurable(event: BusEvent): void {
+  durableEvents.add(event)
+}
+
+export function isDurable(event: BusEvent): boolean {
+  return durableEvents.has(event)
+}

@@ -1,3 +1,4 @@
+import { isDurable } from './envelope.js'
 import { quote } from './errors.js'
 import { BoundedQueue, type Overflow } from './queue.js'
 import { matchTokens, parsePattern } from './topic.js'
@@ -438,7 +439,7 @@ export class Link {
       bus: this.#host.name,
       from: this.#host.id,
       ...(to === undefined ? {} : { to }),
-      ...encodeEvents(events, isRetained),
+      ...encodeEvents(events, isRetained, (index) => isDurable(events[index] as BusEvent)),
       ...(answers === undefined ? {} : { answers }),
     }
     try {

@@ -1,4 +1,5 @@
-import { EMPTY_HEADERS, Envelope, REPLY_TO } from './envelope.js'
+import { lockManager } from './locks.js'
+import { EMPTY_HEADERS, Envelope, markDurable, REPLY_TO } from './envelope.js'
 import { HEARTBEAT_MS, Link, PEER_TIMEOUT_MS, type EndpointSource, type LinkHost, type Transport } from './link.js'
 import { parsePattern } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
@@ -35,17 +36,6 @@ const MAX_REPLY_PATHS = 1024
 
 /** Contexts remembered as gone, so their stale records circulating in a cycle of links are refused. */
 const MAX_DEAD = 1024
-
-interface LockManagerLike {
-  request(name: string, options: { signal?: AbortSignal }, callback: () => unknown): Promise<unknown>
-  query(): Promise<{ held?: { name?: string }[]; pending?: { name?: string }[] }>
-}
-
-/** Web Locks, where the platform has them (browsers; not Node 20, not workerd). */
-function lockManager(): LockManagerLike | undefined {
-  const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks
-  return typeof locks?.request === 'function' ? locks : undefined
-}
 
 /** Recently seen seqs of one source. */
 interface SeenWindow {
@@ -159,8 +149,9 @@ export class Network implements LinkHost {
   }
 
   receive(link: Link, frame: EventsFrame): void {
-    const { sources, topics, src, seq, topic, time, data, headers, retained, answers } = frame
+    const { sources, topics, src, seq, topic, time, data, headers, retained, durable, answers } = frame
     const retainedAt = retained === undefined ? undefined : new Set(retained)
+    const durableAt = durable === undefined ? undefined : new Set(durable)
     for (let index = 0; index < data.length; index++) {
       const source = sources[src[index] as number] as string
       const eventSeq = seq[index] as number
@@ -177,6 +168,7 @@ export class Network implements LinkHost {
         eventHeaders == null ? EMPTY_HEADERS : Object.freeze({ ...eventHeaders }),
         false,
       )
+      if (durableAt?.has(index) === true) markDurable(event)
       if (answers !== undefined ? !this.#host.answered(answers, event) : !this.#host.deliver(event, retainedAt?.has(index) === true)) {
         link.rejected++
         this.#host.count('rejected')

@@ -1,4 +1,4 @@
-import { REPLY_TO, withChanges } from './envelope.js'
+import { isDurable, REPLY_TO, withChanges } from './envelope.js'
 import { CrossbusError, quote } from './errors.js'
 import { BUSY, IDLE, YIELD, type Dispatcher, type Drainable, type DrainState, now } from './dispatcher.js'
 import { BoundedQueue, type Overflow } from './queue.js'
@@ -15,6 +15,8 @@ export interface Counters {
   deadLettered: number
   received: number
   rejected: number
+  stored: number
+  evicted: number
 }
 
 /** What a subscription needs from its bus. */
@@ -25,7 +27,7 @@ export interface SubscriberHost {
   /** Takes the subscription out of routing. */
   detach(subscriber: Subscriber): void
   /** Publishes on behalf of the bus (dead letters, replies); allowed on reserved topics. */
-  publishInternal(topic: string, data: unknown, headers: Record<string, string>): void
+  publishInternal(topic: string, data: unknown, headers: Record<string, string>, durable: boolean): void
 }
 
 export interface SubscriberOptions {
@@ -79,11 +81,17 @@ export abstract class Subscriber implements Drainable {
   readonly single: boolean
   scheduled = false
   active = true
+  /** Durable subscriptions: waiting for another instance of the name to end. */
+  standby = false
   delivered = 0
   dropped = 0
   failed = 0
   /** Drops not yet reported; reports are coalesced per subscription and task. */
   unreportedDrops = 0
+  /** Durable subscriptions: told when an event is handled (handler settled, processor done or dead-lettered). */
+  afterHandled: ((event: BusEvent) => void) | undefined = undefined
+  /** Durable subscriptions: takes back an event overflow evicted, if it is in the store (then it is no drop). */
+  reclaim: ((event: BusEvent) => boolean) | undefined = undefined
   protected readonly host: SubscriberHost
 
   constructor(host: SubscriberHost, options: SubscriberOptions) {
@@ -109,11 +117,23 @@ export abstract class Subscriber implements Drainable {
     if (!this.active) return
     if (this.queue.full) {
       if (this.overflow === 'drop-newest') return this.recordDrop(event.topic, event.id)
-      const evicted = this.queue.shift() as BusEvent
-      this.recordDrop(evicted.topic, evicted.id)
+      this.evict()
     }
     this.queue.push(event)
     if (!this.scheduled) this.host.dispatcher.schedule(this)
+  }
+
+  /** Puts an event in the queue if there is room (events read from a store wait there otherwise). */
+  accept(event: BusEvent): boolean {
+    if (!this.active || !this.queue.push(event)) return false
+    if (!this.scheduled) this.host.dispatcher.schedule(this)
+    return true
+  }
+
+  /** Makes room under drop-oldest: the head goes, counted as a drop unless the store still has it. */
+  evict(): void {
+    const evicted = this.queue.shift() as BusEvent
+    if (this.reclaim === undefined || !this.reclaim(evicted)) this.recordDrop(evicted.topic, evicted.id)
   }
 
   /** Counts one event lost to overflow and reports it (coalesced: only the first drop's id is used). */
@@ -164,7 +184,7 @@ export abstract class Subscriber implements Drainable {
       dropped: this.dropped,
       failed: this.failed,
     }
-    return this.durable === undefined ? stats : { ...stats, durable: this.durable }
+    return this.durable === undefined ? stats : { ...stats, durable: this.durable, standby: this.standby }
   }
 
   /** Reports something about one event of this subscription. */
@@ -214,6 +234,7 @@ export class HandlerSubscriber extends Subscriber {
     if (this.#running !== undefined) return BUSY
     const queue = this.queue
     const handler = this.#handler
+    const after = this.afterHandled
     let delivered = 0
     let state: DrainState = IDLE
     while (this.active) {
@@ -224,6 +245,7 @@ export class HandlerSubscriber extends Subscriber {
         result = handler(this.copy ? copyEvent(event) : event)
       } catch (error) {
         this.recordFailure(event, error)
+        if (after !== undefined) after(event)
         continue
       }
       if (isThenable(result)) {
@@ -231,6 +253,7 @@ export class HandlerSubscriber extends Subscriber {
         state = BUSY
         break
       }
+      if (after !== undefined) after(event)
       // Counted once per drain: two counter updates per event cost more than the loop.
       if ((++delivered & 31) === 0 && now() >= deadline && queue.size > 0) {
         state = YIELD
@@ -259,6 +282,7 @@ export class HandlerSubscriber extends Subscriber {
         },
         (error: unknown) => this.recordFailure(event, error),
       )
+      .then(() => this.afterHandled?.(event))
     void settled.finally(settle)
   }
 }
@@ -320,6 +344,7 @@ export class ProcessorSubscriber extends Subscriber {
       try {
         await this.#attempt(event, attempt)
         this.recordDelivery()
+        this.afterHandled?.(event)
         return
       } catch (caught) {
         error = caught
@@ -333,6 +358,7 @@ export class ProcessorSubscriber extends Subscriber {
       this.recordFailure(event, error)
       if (attempt >= retry.attempts) {
         this.#deadLetter(event, error, attempt)
+        this.afterHandled?.(event)
         return
       }
       const delay = backoffDelay(retry, attempt)
@@ -394,12 +420,18 @@ export class ProcessorSubscriber extends Subscriber {
     if (typeof deadLetter === 'string') {
       // Not the request's reply-to: a reply() on the dead-letter topic must not answer the original asker.
       const { [REPLY_TO]: _replyTo, ...headers } = event.headers
-      this.host.publishInternal(deadLetter, event.data, {
-        ...headers,
-        'x-crossbus-topic': event.topic,
-        'x-crossbus-error': errorMessage(error),
-        'x-crossbus-attempts': String(attempts),
-      })
+      // A durable event's dead letter is durable too: it leaves the log only once someone has it.
+      this.host.publishInternal(
+        deadLetter,
+        event.data,
+        {
+          ...headers,
+          'x-crossbus-topic': event.topic,
+          'x-crossbus-error': errorMessage(error),
+          'x-crossbus-attempts': String(attempts),
+        },
+        isDurable(event),
+      )
       return
     }
     if (typeof deadLetter === 'function') {
@@ -422,6 +454,8 @@ export class ProcessorSubscriber extends Subscriber {
 export class StreamSubscriber extends Subscriber {
   #waiters: ((result: IteratorResult<BusEvent, undefined>) => void)[] = []
   #ending = false
+  /** Durable streams: events handed out, handled once the consumer asks for the next one. */
+  readonly #taken: BusEvent[] = []
 
   drain(): DrainState {
     while (this.#waiters.length > 0) {
@@ -435,6 +469,8 @@ export class StreamSubscriber extends Subscriber {
   }
 
   next(): Promise<IteratorResult<BusEvent, undefined>> {
+    const after = this.afterHandled
+    if (after !== undefined && this.#taken.length > 0) after(this.#taken.shift() as BusEvent)
     if (this.#waiters.length === 0) {
       for (let event = this.queue.shift(); event !== undefined; event = this.queue.shift()) {
         const result = this.#take(event)
@@ -451,6 +487,12 @@ export class StreamSubscriber extends Subscriber {
     })
   }
 
+  /** The consumer stopped pulling (`return()`): what it took is handled. */
+  release(): void {
+    const after = this.afterHandled
+    if (after !== undefined) for (let event = this.#taken.shift(); event !== undefined; event = this.#taken.shift()) after(event)
+  }
+
   /** Ends the stream once what is queued has been taken (bus close). */
   end(): void {
     this.#ending = true
@@ -464,9 +506,11 @@ export class StreamSubscriber extends Subscriber {
       value = this.view(event)
     } catch (error) {
       this.recordFailure(event, error)
+      this.afterHandled?.(event)
       return undefined
     }
     this.recordDelivery()
+    if (this.afterHandled !== undefined) this.#taken.push(event)
     return { done: false, value }
   }
 

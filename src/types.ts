@@ -94,7 +94,10 @@ export type EventCallback<Ev, R> = { handle(event: Ev): R }['handle']
 export type ProcessCallback<Ev> = { handle(event: Ev, context: ProcessContext): void | Promise<void> }['handle']
 
 export interface PublishOptions {
-  /** Append to the store and replay to durable consumers (needs a store). */
+  /**
+   * Also append to the store (batched: one transaction per task), so durable
+   * subscriptions get it at least once, even after a crash or a reload. Needs a store.
+   */
   durable?: boolean
   /** Keep as the topic's last event for `last: true` subscribers. */
   retain?: boolean
@@ -110,7 +113,7 @@ export interface Receipt {
   readonly queued: number
   /** Events lost to overflow by this publish: the new one (drop-newest) or an evicted older one (drop-oldest). */
   readonly dropped: number
-  /** Resolves when a durable event is committed; at once for others. */
+  /** Resolves when a durable event is committed (rejects STORAGE_UNAVAILABLE, QUOTA_EXCEEDED); at once for others. */
   readonly persisted: Promise<void>
 }
 
@@ -121,7 +124,11 @@ export interface SubscribeOptions {
   overflow?: Overflow
   /** Aborting it unsubscribes. */
   signal?: AbortSignal
-  /** Consumer name: makes the subscription durable (needs a store). */
+  /**
+   * Consumer name: makes the subscription durable (needs a store). It replays
+   * the stored matching events it has not acked, then follows; one instance per
+   * name and origin is live, others wait (Web Locks) and take over.
+   */
   durable?: string
   /** Only events published in this context. */
   local?: boolean
@@ -151,6 +158,8 @@ export interface ProcessOptions extends SubscribeOptions {
 export interface SubscriptionStats {
   readonly pattern: string
   readonly durable?: string
+  /** Durable subscriptions: true while another instance of the name is live and this one waits. */
+  readonly standby?: boolean
   readonly queued: number
   readonly capacity: number
   readonly delivered: number
@@ -194,6 +203,10 @@ export interface BusStats {
   readonly received: number
   /** Frames refused as malformed or foreign. */
   readonly rejected: number
+  /** Durable events this context committed to its store. */
+  readonly stored: number
+  /** Stored events this context's compactions evicted (past maxAge or maxEvents) before every consumer had them. */
+  readonly evicted: number
   readonly subscriptions: SubscriptionStats[]
   readonly transports: TransportStats[]
   readonly peers: number
@@ -237,13 +250,20 @@ export interface BusOptions {
   name?: string
   /** Links to other contexts. Default: [broadcastChannel()] where BroadcastChannel really delivers, else []. */
   transports?: readonly Transport[]
+  /**
+   * The durable log (`indexedDbStore()` from crossbus/idb, `memoryStore()` from
+   * crossbus/memory). Every context of the bus that publishes or consumes
+   * durable events uses the same log. Without one, durable options throw NO_STORE.
+   */
+  store?: Store
   /** Default queue capacity of a subscription. Default 1024. */
   capacity?: number
   /** Default overflow policy. Default 'drop-newest'. */
   overflow?: Overflow
   /**
    * Check at publish that data can cross contexts (structuredClone), throwing NOT_CLONEABLE.
-   * Default: for events a link will carry (some other context wants them). true: every publish. false: never.
+   * Default: for events a link will carry (some other context wants them) and durable events.
+   * true: every publish. false: never.
    */
   validate?: boolean
   /** Default: console.warn, once per kind and place. */
@@ -321,10 +341,14 @@ export interface ConsumerState {
  * Failures reject with CrossbusError STORAGE_UNAVAILABLE or QUOTA_EXCEEDED.
  */
 export interface Store {
+  /** Names the log: stores with the same name are one log (durable consumers lock by it). */
+  readonly name: string
   /** Appends in one transaction, in order; resolves with the positions once committed. */
   append(events: readonly Omit<StoredEvent, 'position'>[]): Promise<number[]>
   /** Up to `limit` events after `position`, oldest first. */
   read(after: number, limit: number): Promise<StoredEvent[]>
+  /** The last retained event of each topic, kept even after that event left the log. */
+  retained(): Promise<StoredEvent[]>
   /** Registers a consumer if new (it starts from the oldest stored event) and returns its state. */
   register(name: string, pattern: string): Promise<ConsumerState>
   /** Moves a consumer's cursor forward (never back): everything matching at or below `cursor` is handled. */

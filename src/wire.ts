@@ -63,6 +63,8 @@ export interface EventsFrame extends FrameBase {
   readonly headers?: readonly (Readonly<Record<string, string>> | null)[]
   /** Indexes of events their publisher retained. */
   readonly retained?: readonly number[]
+  /** Indexes of events published durable (durable subscriptions read them from the store instead). */
+  readonly durable?: readonly number[]
   /** Answer to a retained-state request of that number. */
   readonly answers?: number
 }
@@ -111,7 +113,7 @@ function isIndexColumn(value: unknown, length: number, bound: number): boolean {
 }
 
 function isEvents(message: Record<string, unknown>): boolean {
-  const { sources, topics, src, seq, topic, time, data, headers, retained } = message
+  const { sources, topics, src, seq, topic, time, data, headers, retained, durable } = message
   if (!Array.isArray(data) || !isStringArray(sources) || !isStringArray(topics)) return false
   const count = data.length
   if (!isIndexColumn(src, count, sources.length) || !isIndexColumn(topic, count, topics.length)) return false
@@ -119,7 +121,12 @@ function isEvents(message: Record<string, unknown>): boolean {
   for (let index = 0; index < count; index++) if (!isCount(seq[index])) return false
   if (!isNumberColumn(time, count, Float64Array)) return false
   if (headers !== undefined && !(Array.isArray(headers) && headers.length === count && headers.every((entry) => entry === null || isHeaders(entry)))) return false
-  return retained === undefined || (Array.isArray(retained) && retained.every((index) => isCount(index) && index < count))
+  return isIndexList(retained, count) && isIndexList(durable, count)
+}
+
+/** An optional list of event indexes. */
+function isIndexList(value: unknown, count: number): boolean {
+  return value === undefined || (Array.isArray(value) && value.every((index) => isCount(index) && index < count))
 }
 
 /**
@@ -160,6 +167,7 @@ const TYPED_COLUMNS_FROM = 32
 export function encodeEvents(
   events: readonly { readonly source: string; readonly seq: number; readonly topic: string; readonly time: number; readonly data: unknown; readonly headers: Readonly<Record<string, string>> }[],
   isRetained: (index: number) => boolean,
+  isDurable: (index: number) => boolean = () => false,
 ): Omit<EventsFrame, 'crossbus' | 'bus' | 'from' | 'to' | 'answers'> {
   const count = events.length
   const sources: string[] = []
@@ -175,6 +183,7 @@ export function encodeEvents(
   const data = new Array<unknown>(count)
   let headers: (Readonly<Record<string, string>> | null)[] | undefined
   let retained: number[] | undefined
+  let durable: number[] | undefined
   for (let index = 0; index < count; index++) {
     const event = events[index] as (typeof events)[number]
     let source = sourceIndex.get(event.source)
@@ -192,6 +201,7 @@ export function encodeEvents(
       break
     }
     if (isRetained(index)) (retained ??= []).push(index)
+    if (isDurable(index)) (durable ??= []).push(index)
   }
   return {
     kind: 'events',
@@ -204,5 +214,6 @@ export function encodeEvents(
     data,
     ...(headers === undefined ? {} : { headers }),
     ...(retained === undefined ? {} : { retained }),
+    ...(durable === undefined ? {} : { durable }),
   }
 }

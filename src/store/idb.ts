@@ -1,27 +1,69 @@
-import { createStore, promisifyRequest, type UseStore } from 'idb-keyval'
+import { delMany, promisifyRequest, type UseStore } from 'idb-keyval'
 import { CrossbusError } from '../errors.js'
 import type { ConsumerState, Store, StoredEvent } from '../types.js'
+import { storageError } from './errors.js'
 import { checkRetention, retentionVerdicts, type RetentionOptions } from './retention.js'
 
 export interface IndexedDbStoreOptions extends RetentionOptions {
   /** Database name: contexts of an origin that use the same name share the log. Default 'crossbus'. */
   dbName?: string
+  /**
+   * Milliseconds to wait for the database to open before failing with
+   * STORAGE_UNAVAILABLE: an open waits, without any event, while another
+   * connection blocks a version change or a deletion. Default 5000.
+   */
+  openTimeout?: number
 }
 
 const OBJECT_STORE = 'log'
-/** Key of the next position to hand out; events are under ['e', position], consumers under ['c', name]. */
+const DEFAULT_OPEN_TIMEOUT = 5000
+/**
+ * Key of the next position to hand out; events are under ['e', position],
+ * consumers under ['c', name], the last retained event of a topic under ['r', topic].
+ */
 const NEXT = 'next'
 const eventKey = (position: number): IDBValidKey => ['e', position]
 const consumerKey = (name: string): IDBValidKey => ['c', name]
-/** Every consumer's key (a function: IDBKeyRange does not exist where IndexedDB does not). */
-const consumerRange = (): IDBKeyRange => IDBKeyRange.bound(['c', ''], ['c', []])
+const retainedKey = (topic: string): IDBValidKey => ['r', topic]
+/** Every key of one kind (a function: IDBKeyRange does not exist where IndexedDB does not). */
+const kindRange = (kind: string): IDBKeyRange => IDBKeyRange.bound([kind], [kind, []])
+const eventsAfter = (position: number): IDBKeyRange => IDBKeyRange.bound(eventKey(position), eventKey(Number.POSITIVE_INFINITY), true)
 
-/** The error a caller can act on, with the platform's error as its cause. */
-function storageError(error: unknown): CrossbusError {
-  if (error instanceof CrossbusError) return error
-  const name = (error as { name?: unknown } | null)?.name
-  if (name === 'QuotaExceededError') return new CrossbusError('QUOTA_EXCEEDED', 'the IndexedDB quota is exceeded', { cause: error })
-  return new CrossbusError('STORAGE_UNAVAILABLE', `IndexedDB is unavailable: ${String((error as { message?: unknown } | null)?.message ?? error)}`, { cause: error })
+/**
+ * Opens the database as idb-keyval's createStore does, and also: fails after
+ * `timeout` ms instead of waiting forever behind a blocked version change,
+ * and lets go of the connection when another one asks for a version change
+ * (`forget` makes the next transaction reopen).
+ */
+function openStore(dbName: string, timeout: number, forget: () => void): UseStore {
+  const opened = new Promise<IDBDatabase>((resolve, reject) => {
+    let late = false
+    const request = indexedDB.open(dbName)
+    request.onupgradeneeded = () => request.result.createObjectStore(OBJECT_STORE)
+    const timer = setTimeout(() => {
+      late = true
+      forget()
+      reject(new CrossbusError('STORAGE_UNAVAILABLE', `IndexedDB database ${JSON.stringify(dbName)} did not open within ${timeout} ms: another connection blocks it (a version change or a deletion)`))
+    }, timeout)
+    promisifyRequest(request).then(
+      (db) => {
+        clearTimeout(timer)
+        // Opened after the timeout: nobody waits for this connection any more.
+        if (late) return db.close()
+        db.onversionchange = () => {
+          db.close()
+          forget()
+        }
+        db.onclose = forget
+        resolve(db)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
+  })
+  return (mode, callback) => opened.then((db) => callback(db.transaction(OBJECT_STORE, mode).objectStore(OBJECT_STORE)))
 }
 
 /**
@@ -35,21 +77,37 @@ function storageError(error: unknown): CrossbusError {
  * const bus = createBus({ store: indexedDbStore({ maxAge: 7 * 24 * 3600_000 }) })
  */
 export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
-  const { dbName = 'crossbus', ...rest } = options
+  const { dbName = 'crossbus', openTimeout = DEFAULT_OPEN_TIMEOUT, ...rest } = options
+  if (typeof dbName !== 'string' || dbName.length === 0) throw new TypeError('crossbus: dbName must be a non-empty string')
+  if (!(openTimeout > 0)) throw new TypeError(`crossbus: openTimeout must be > 0, got ${String(openTimeout)}`)
   const retention = checkRetention(rest)
   let use: UseStore | undefined
+  const forget = (): void => {
+    use = undefined
+  }
 
   /** Runs one transaction; opens the database lazily, and once more if the browser closed the connection. */
   async function transact<T>(mode: IDBTransactionMode, work: (store: IDBObjectStore) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      const current = use
       try {
         if (typeof indexedDB === 'undefined') throw new CrossbusError('STORAGE_UNAVAILABLE', 'IndexedDB is not available in this context')
-        use ??= createStore(dbName, OBJECT_STORE)
-        return await use(mode, work)
+        use ??= openStore(dbName, openTimeout, forget)
+        return await (use as UseStore)(mode, (store) =>
+          work(store).catch((error: unknown) => {
+            // A request that threw (a DataCloneError) would otherwise let the others commit.
+            try {
+              store.transaction.abort()
+            } catch {
+              // Already finished or aborted.
+            }
+            throw error
+          }),
+        )
       } catch (error) {
         // Safari and Chromium close idle or backgrounded connections: https://bugs.webkit.org/show_bug.cgi?id=226547
         if (attempt === 1 && (error as { name?: unknown } | null)?.name === 'InvalidStateError') {
-          use = undefined
+          if (use === current) use = undefined
           continue
         }
         throw storageError(error)
@@ -57,23 +115,30 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
     }
   }
 
+  /** Resolves when the transaction commits; rejects with its error (a QuotaExceededError) when it aborts. */
   const done = (store: IDBObjectStore): Promise<void> => promisifyRequest(store.transaction)
 
   return {
+    name: `indexeddb:${dbName}`,
     append(events) {
       return transact('readwrite', async (store) => {
         const next = ((await promisifyRequest(store.get(NEXT))) as number | undefined) ?? 1
-        const positions = events.map((_event, index) => next + index)
-        events.forEach((event, index) => store.put({ ...event, position: next + index }, eventKey(next + index)))
+        const positions = events.map((event, index) => {
+          const stored = { ...event, position: next + index }
+          store.put(stored, eventKey(stored.position))
+          if (event.retain) store.put(stored, retainedKey(event.topic))
+          return stored.position
+        })
         store.put(next + events.length, NEXT)
         await done(store)
         return positions
       })
     },
     read(after, limit) {
-      return transact('readonly', (store) =>
-        promisifyRequest(store.getAll(IDBKeyRange.bound(eventKey(after), eventKey(Number.POSITIVE_INFINITY), true), limit)) as Promise<StoredEvent[]>,
-      )
+      return transact('readonly', (store) => promisifyRequest(store.getAll(eventsAfter(after), limit)) as Promise<StoredEvent[]>)
+    },
+    retained() {
+      return transact('readonly', (store) => promisifyRequest(store.getAll(kindRange('r'))) as Promise<StoredEvent[]>)
     },
     register(name, pattern) {
       return transact('readwrite', async (store) => {
@@ -91,22 +156,29 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
         await done(store)
       })
     },
-    compact(now = Date.now()) {
-      return transact('readwrite', async (store) => {
-        const events = (await promisifyRequest(store.getAll(IDBKeyRange.bound(eventKey(0), eventKey(Number.POSITIVE_INFINITY))))) as StoredEvent[]
-        const consumers = (await promisifyRequest(store.getAll(consumerRange()))) as ConsumerState[]
-        const verdicts = retentionVerdicts(events, consumers, retention, now)
-        let deleted = 0
-        let evicted = 0
-        verdicts.forEach((verdict, index) => {
-          if (verdict === 'keep') return
-          if (verdict === 'delete') deleted++
-          else evicted++
-          store.delete(eventKey((events[index] as StoredEvent).position))
-        })
-        await done(store)
-        return { deleted, evicted }
+    async compact(now = Date.now()) {
+      // Judged in one read; deleted with idb-keyval's delMany. Cursors only move forward, so an
+      // event judged done stays done; a consumer registered in between starts after it anyway.
+      const [events, consumers] = await transact('readonly', (store) =>
+        Promise.all([
+          promisifyRequest(store.getAll(kindRange('e'))) as Promise<StoredEvent[]>,
+          promisifyRequest(store.getAll(kindRange('c'))) as Promise<ConsumerState[]>,
+        ]),
+      )
+      const verdicts = retentionVerdicts(events, consumers, retention, now)
+      const doomed: IDBValidKey[] = []
+      let deleted = 0
+      let evicted = 0
+      verdicts.forEach((verdict, index) => {
+        if (verdict === 'keep') return
+        if (verdict === 'delete') deleted++
+        else evicted++
+        doomed.push(eventKey((events[index] as StoredEvent).position))
       })
+      if (doomed.length > 0) {
+        await transact('readwrite', (store) => delMany(doomed, (_mode, callback) => Promise.resolve(callback(store))).then(() => undefined))
+      }
+      return { deleted, evicted }
     },
     close() {
       const current = use

@@ -1,4 +1,5 @@
 import type { ConsumerState, Store, StoredEvent } from '../types.js'
+import { storageError } from './errors.js'
 import { checkRetention, retentionVerdicts, type RetentionOptions } from './retention.js'
 
 /**
@@ -8,21 +9,36 @@ import { checkRetention, retentionVerdicts, type RetentionOptions } from './rete
  * @example
  * const bus = createBus({ store: memoryStore({ maxEvents: 10_000 }) })
  */
+/** Names each memory log: contexts never share one, so each is its own log for locks (which may span an origin). */
+const id = Math.random().toString(36).slice(2)
+let stores = 0
+
 export function memoryStore(options: RetentionOptions = {}): Store {
   const retention = checkRetention(options)
   let events: StoredEvent[] = []
   const consumers = new Map<string, ConsumerState>()
+  /** The last retained event of each topic; kept when the event itself leaves the log. */
+  const retained = new Map<string, StoredEvent>()
   let next = 1
   return {
+    name: `memory:${id}:${++stores}`,
     append(batch) {
-      const positions: number[] = []
-      for (const event of batch) {
-        const position = next++
-        positions.push(position)
-        // Stored as a copy, as IndexedDB would: the publisher may change its object later.
-        events.push({ ...structuredClone(event), position })
+      let copies: Omit<StoredEvent, 'position'>[]
+      try {
+        // Stored as copies, as IndexedDB would: the publisher may change its objects later.
+        copies = structuredClone(batch) as Omit<StoredEvent, 'position'>[]
+      } catch (error) {
+        // All or nothing, as one transaction.
+        return Promise.reject(storageError(error))
       }
-      return Promise.resolve(positions)
+      return Promise.resolve(
+        copies.map((copy) => {
+          const stored = { ...copy, position: next++ }
+          events.push(stored)
+          if (stored.retain) retained.set(stored.topic, stored)
+          return stored.position
+        }),
+      )
     },
     read(after, limit) {
       const found: StoredEvent[] = []
@@ -31,6 +47,9 @@ export function memoryStore(options: RetentionOptions = {}): Store {
         if (event.position > after) found.push(structuredClone(event))
       }
       return Promise.resolve(found)
+    },
+    retained() {
+      return Promise.resolve([...retained.values()].map((event) => structuredClone(event)))
     },
     register(name, pattern) {
       let state = consumers.get(name)

@@ -4,12 +4,19 @@ import type { ConsumerState, StoredEvent } from '../types.js'
 export interface RetentionOptions {
   /** Events older than this many milliseconds are evicted, acked or not. Default: kept. */
   maxAge?: number
-  /** At most this many events are kept; the oldest beyond it are evicted. Default: unbounded. */
+  /**
+   * At most this many events are kept; the oldest beyond it are evicted, so a
+   * consumer that never comes back cannot make the log grow without bound.
+   * Default 100 000.
+   */
   maxEvents?: number
 }
 
+/** Default bound of a log. */
+export const DEFAULT_MAX_EVENTS = 100_000
+
 export function checkRetention(options: RetentionOptions): Required<RetentionOptions> {
-  const { maxAge = Number.POSITIVE_INFINITY, maxEvents = Number.POSITIVE_INFINITY } = options
+  const { maxAge = Number.POSITIVE_INFINITY, maxEvents = DEFAULT_MAX_EVENTS } = options
   if (!(maxAge > 0)) throw new TypeError(`crossbus: maxAge must be > 0, got ${String(maxAge)}`)
   if (!(maxEvents >= 1)) throw new TypeError(`crossbus: maxEvents must be >= 1, got ${String(maxEvents)}`)
   return { maxAge, maxEvents }

@@ -87,6 +87,33 @@ export function describeStore(name: string, makeStore: (options?: { maxAge?: num
       other.close()
     })
 
+    test('keeps the last retained event of each topic, even after the event itself left the log', async () => {
+      const store = makeStore({ maxEvents: 1 })
+      await store.append([event(1, 'cart.state', { retain: true }), event(2, 'cart.state', { retain: true }), event(3, 'theme', { retain: true })])
+      await store.append([event(4, 'cart.state')])
+      await store.compact(2_000)
+      expect((await store.read(0, 10)).map((stored) => stored.seq)).toEqual([4])
+      const retained = await store.retained()
+      expect(retained.map((stored) => [stored.topic, stored.seq]).sort()).toEqual([
+        ['cart.state', 2],
+        ['theme', 3],
+      ])
+      store.close()
+    })
+
+    test('an append is all or nothing: data that cannot be stored fails it with NOT_CLONEABLE and stores none of it', async () => {
+      const store = makeStore()
+      await expect(store.append([event(1), event(2, 'orders.created', { data: { run: () => {} } })])).rejects.toMatchObject({ code: 'NOT_CLONEABLE' })
+      const [position] = await store.append([event(3)])
+      expect((await store.read(0, 10)).map((stored) => [stored.seq, stored.position])).toEqual([[3, position]])
+      store.close()
+    })
+
+    test('has a name: handles of one log share it', () => {
+      expect(makeStore().name).toBe(makeStore().name)
+      expect(typeof makeStore().name).toBe('string')
+    })
+
     test('refuses nonsense retention options with a TypeError', () => {
       expect(() => makeStore({ maxAge: 0 })).toThrow(TypeError)
       expect(() => makeStore({ maxEvents: 0 })).toThrow(TypeError)

@@ -10,6 +10,8 @@ export interface PageState {
   workerId: string
   /** Anything else a scenario records (counters, timings). */
   notes: Record<string, number>
+  /** Ids of durable events a publisher is publishing in the background. */
+  published: Promise<string[]>
 }
 
 declare global {

@@ -4,8 +4,9 @@
 // lives in a worker. Everything returned to a test is plain, cloneable data.
 import { createBus, isCrossbusError, type Bus, type BusEvent, type BusOptions, type SubscribeOptions } from '../../src/index.ts'
 import { broadcastChannel, messagePort, type MessagePortTarget } from '../../src/transports/index.ts'
+import { indexedDbStore } from '../../src/store/idb.ts'
 
-export { createBus, broadcastChannel, messagePort, type MessagePortTarget }
+export { createBus, broadcastChannel, messagePort, indexedDbStore, type MessagePortTarget }
 
 /** Header of readiness probes (see `wanted`): recordings ignore them. */
 export const PROBE = 'x-e2e-probe'
@@ -276,4 +277,62 @@ export async function registerServiceWorker(name: string): Promise<void> {
   await container.register(`/e2e/pages/sw-worker.ts?name=${encodeURIComponent(name)}`, { type: 'module' })
   await container.ready
   await controlled
+}
+
+// ---- durable consumers that report outside the page ----
+
+/** A binding the test exposes (page.exposeFunction): resolves once the test process has the id. */
+type Report = (id: string) => Promise<void>
+
+export interface DurableOptions {
+  name: string
+  dbName: string
+  /** Durable consumer name. */
+  consumer: string
+  pattern: string
+  /** Simulated work per event, in ms (a timer, not a busy loop). */
+  delay: number
+  capacity?: number
+  /** Throw on every attempt: the event goes to `deadLetter` after `attempts`. */
+  fail?: { attempts: number; deadLetter: string }
+}
+
+/**
+ * A durable processor that reports each event to the test (`window.handled`)
+ * before it finishes, so every event it acks is already recorded outside the
+ * page, whatever happens to the page next.
+ */
+export function startDurableConsumer(options: DurableOptions): Ctx {
+  const report = (window as unknown as { handled: Report }).handled
+  const ctx = new Ctx({ name: options.name, store: indexedDbStore({ dbName: options.dbName }) })
+  ctx.bus.process(
+    options.pattern,
+    async (event: BusEvent) => {
+      await report(event.id)
+      await new Promise((resolve) => setTimeout(resolve, options.delay))
+      if (options.fail !== undefined) throw new Error(`refusing ${event.id}`)
+    },
+    {
+      durable: options.consumer,
+      capacity: options.capacity ?? 64,
+      ...(options.fail === undefined ? {} : { retry: { attempts: options.fail.attempts, initialDelay: 5, jitter: false }, deadLetter: options.fail.deadLetter }),
+    },
+  )
+  return ctx
+}
+
+/**
+ * Publishes `count` durable events `{ n }` on `topic` in bursts of `burst`,
+ * one burst every `every` ms, each committed before the next; resolves with their ids.
+ */
+export async function publishDurable(ctx: Ctx, topic: string, count: number, burst: number, every: number): Promise<string[]> {
+  const ids: string[] = []
+  for (let start = 0; start < count; start += burst) {
+    const receipts = []
+    for (let n = start; n < Math.min(count, start + burst); n++) receipts.push(ctx.bus.publish(topic, { n }, { durable: true }))
+    await Promise.all(receipts.map((receipt) => receipt.persisted))
+    for (const receipt of receipts) ids.push(receipt.id)
+    await new Promise((resolve) => setTimeout(resolve, every))
+  }
+  return ids
 }

@@ -1,0 +1,191 @@
+// Durable events in real Chromium (DESIGN.md, semantic 6): a log in IndexedDB
+// shared by the tabs of an origin, durable consumers that survive a crash, a
+// reload and a closed tab, one live instance per name (Web Locks).
+// Every handled event is reported to this process before its handler returns,
+// so what a page acked is already recorded here when the page dies.
+import type { CDPSession, Page } from '@playwright/test'
+import { expect, test } from './fixtures.ts'
+import type { DurableOptions } from './pages/kit.ts'
+
+/** Capacity of the consumers' queues: what one read from the store brings in, at most. */
+const BATCH = 64
+
+interface Handled {
+  id: string
+  by: string
+  at: number
+}
+
+/** Records, in this process, every event a page's durable consumer handles. */
+async function reportTo(page: Page, handled: Handled[], by: string): Promise<void> {
+  await page.exposeFunction('handled', (id: string) => void handled.push({ id, by, at: Date.now() }))
+}
+
+async function startConsumer(page: Page, options: DurableOptions): Promise<void> {
+  await page.evaluate((settings) => {
+    window.ctx = window.kit.startDurableConsumer(settings)
+  }, options)
+}
+
+/** Starts publishing in the background; `published(page)` resolves with the ids once all are committed. */
+async function startPublisher(page: Page, name: string, count: number, burst: number, every: number): Promise<void> {
+  await page.evaluate(
+    ({ busName, total, size, pause }) => {
+      const { kit } = window
+      window.ctx = new kit.Ctx({ name: busName, store: kit.indexedDbStore({ dbName: busName }) })
+      window.state.published = kit.publishDurable(window.ctx, 'jobs.run', total, size, pause)
+    },
+    { busName: name, total: count, size: burst, pause: every },
+  )
+}
+
+const published = (page: Page): Promise<string[]> => page.evaluate(() => window.state.published)
+
+/** Whether a page's durable subscription is the live instance (false: on standby). */
+const isLive = (page: Page): Promise<boolean> => page.evaluate(() => window.ctx.bus.stats().subscriptions[0]?.standby === false)
+
+/** Crashes a tab's renderer; resolves when it is gone. */
+async function crash(page: Page, cdp: CDPSession): Promise<void> {
+  const crashed = page.waitForEvent('crash')
+  // Not awaited: a renderer that is gone answers nothing, it only crashes.
+  void cdp.send('Page.crash').catch(() => {})
+  await crashed
+}
+
+/** Ids handled more than once, and ids of `all` never handled. */
+function tally(all: readonly string[], handled: readonly Handled[]): { missing: string[]; duplicates: number } {
+  const seen = new Set(handled.map((entry) => entry.id))
+  return { missing: all.filter((id) => !seen.has(id)), duplicates: handled.length - seen.size }
+}
+
+test('2,000 durable events: a slow durable consumer crashed mid-stream and reopened handles every one at least once, duplicates within one batch', async ({ open, context, name }) => {
+  test.setTimeout(90_000)
+  const handled: Handled[] = []
+  const consumerOptions = { name, dbName: name, consumer: 'worker', pattern: 'jobs.>', delay: 2, capacity: BATCH }
+  const publisher = await open()
+  const first = await open()
+  await reportTo(first, handled, 'first')
+  await startConsumer(first, consumerOptions)
+  await expect.poll(() => isLive(first)).toBe(true)
+  // 2,000 events in bursts of 100 every 100 ms: the crash comes while they are still arriving.
+  await startPublisher(publisher, name, 2000, 100, 100)
+
+  await expect.poll(() => handled.length, { timeout: 30_000 }).toBeGreaterThanOrEqual(300)
+  await crash(first, await context.newCDPSession(first))
+  const atCrash = handled.length
+
+  const reopened = await open()
+  await reportTo(reopened, handled, 'reopened')
+  await startConsumer(reopened, consumerOptions)
+  const ids = await published(publisher)
+  expect(ids).toHaveLength(2000)
+  await expect.poll(() => tally(ids, handled).missing.length, { timeout: 60_000, message: 'every published event handled' }).toBe(0)
+  const { duplicates } = tally(ids, handled)
+  test.info().annotations.push({ type: 'durable crash', description: `${atCrash} handled before the crash, ${duplicates} handled twice, ${handled.length} handled in all` })
+  expect(atCrash).toBeLessThan(2000)
+  expect(duplicates).toBeLessThanOrEqual(BATCH)
+})
+
+for (const ending of ['crashes', 'closes'] as const) {
+  test(`a standby tab takes over within a second when the live consumer's tab ${ending}, and nothing is lost`, async ({ open, context, name }) => {
+    test.setTimeout(60_000)
+    const handled: Handled[] = []
+    const consumerOptions = { name, dbName: name, consumer: 'crew', pattern: 'jobs.>', delay: 3, capacity: BATCH }
+    const publisher = await open()
+    const live = await open()
+    const standby = await open()
+    await reportTo(live, handled, 'live')
+    await reportTo(standby, handled, 'standby')
+    await startConsumer(live, consumerOptions)
+    await expect.poll(() => isLive(live)).toBe(true)
+    await startConsumer(standby, consumerOptions)
+    expect(await isLive(standby)).toBe(false)
+    await startPublisher(publisher, name, 600, 50, 50)
+
+    await expect.poll(() => handled.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(100)
+    expect(handled.every((entry) => entry.by === 'live')).toBe(true)
+    let endedAt: number
+    if (ending === 'crashes') {
+      const cdp = await context.newCDPSession(live)
+      await crash(live, cdp)
+      endedAt = Date.now()
+    } else {
+      endedAt = Date.now()
+      await live.close()
+    }
+    await expect.poll(() => handled.some((entry) => entry.by === 'standby'), { timeout: 5000 }).toBe(true)
+    const tookOver = (handled.find((entry) => entry.by === 'standby') as Handled).at - endedAt
+    test.info().annotations.push({ type: 'takeover', description: `${ending}: the standby handled its first event ${tookOver} ms later` })
+    expect(tookOver).toBeLessThan(1000)
+    expect(await isLive(standby)).toBe(true)
+
+    const ids = await published(publisher)
+    await expect.poll(() => tally(ids, handled).missing.length, { timeout: 30_000 }).toBe(0)
+    expect(tally(ids, handled).duplicates).toBeLessThanOrEqual(BATCH)
+  })
+}
+
+test('a consumer tab reloaded mid-stream picks up where its last ack left it', async ({ open, name }) => {
+  test.setTimeout(60_000)
+  const handled: Handled[] = []
+  const consumerOptions = { name, dbName: name, consumer: 'reloader', pattern: 'jobs.>', delay: 2, capacity: BATCH }
+  const publisher = await open()
+  const consumer = await open()
+  await reportTo(consumer, handled, 'consumer')
+  await startConsumer(consumer, consumerOptions)
+  await expect.poll(() => isLive(consumer)).toBe(true)
+  await startPublisher(publisher, name, 1000, 100, 50)
+  await expect.poll(() => handled.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(200)
+
+  await consumer.reload()
+  await expect(consumer.locator('#status')).toHaveText('ready')
+  const atReload = handled.length
+  await startConsumer(consumer, consumerOptions)
+  const ids = await published(publisher)
+  await expect.poll(() => tally(ids, handled).missing.length, { timeout: 30_000 }).toBe(0)
+  const { duplicates } = tally(ids, handled)
+  test.info().annotations.push({ type: 'reload', description: `${atReload} handled before the reload, ${duplicates} twice` })
+  expect(atReload).toBeLessThan(1000)
+  expect(duplicates).toBeLessThanOrEqual(BATCH)
+})
+
+test('a consumer that throws until its retries run out dead-letters each event, which then leaves the log', async ({ open, name }) => {
+  const handled: Handled[] = []
+  const publisher = await open()
+  const consumer = await open()
+  await reportTo(consumer, handled, 'consumer')
+  await startConsumer(consumer, { name, dbName: name, consumer: 'refuser', pattern: 'jobs.>', delay: 0, fail: { attempts: 2, deadLetter: 'dead.jobs' } })
+  await expect.poll(() => isLive(consumer)).toBe(true)
+  // The dead letters go to a durable auditor in the publisher's tab.
+  await publisher.evaluate((busName) => {
+    const { kit } = window
+    window.ctx = new kit.Ctx({ name: busName, store: kit.indexedDbStore({ dbName: busName }) })
+    window.ctx.record('dead.>', { durable: 'auditor' })
+  }, name)
+  await expect.poll(() => publisher.evaluate(() => window.ctx.bus.stats().subscriptions[0]?.standby)).toBe(false)
+  const ids = await publisher.evaluate(async () => {
+    const receipts = [1, 2, 3, 4, 5].map((n) => window.ctx.bus.publish('jobs.run', { n }, { durable: true }))
+    await Promise.all(receipts.map((receipt) => receipt.persisted))
+    return receipts.map((receipt) => receipt.id)
+  })
+
+  await expect.poll(() => publisher.evaluate(() => window.ctx.count('dead.>')), { timeout: 10_000 }).toBe(5)
+  const letters = await publisher.evaluate(() => window.ctx.events('dead.>'))
+  expect(letters.map((letter) => letter.data)).toEqual([1, 2, 3, 4, 5].map((n) => ({ n })))
+  // Two attempts each.
+  expect(ids.map((id) => handled.filter((entry) => entry.id === id).length)).toEqual([2, 2, 2, 2, 2])
+  // Acked by the consumer (dead-lettered) and, as dead letters, by the auditor: compaction empties the log.
+  await expect
+    .poll(
+      () =>
+        consumer.evaluate(async (dbName) => {
+          const store = window.kit.indexedDbStore({ dbName })
+          await store.compact()
+          const left = await store.read(0, 100)
+          store.close()
+          return left.map((stored) => stored.topic)
+        }, name),
+      { timeout: 10_000 },
+    )
+    .toEqual([])
+})

@@ -85,7 +85,17 @@ const GOALS = {
   throughputVsPackage: 10,
   fanoutVsRaw: 10,
   p99Ms: 1,
+  durableVsSet: 10,
+  durableVsSetMany: 0.8,
 }
+
+/** Durable writes: events per round for each variant (the slow `set` gets fewer). */
+const DURABLE_VARIANTS = [
+  { variant: 'crossbus-1', label: 'crossbus durable publish, 1 per task', count: 20_000 },
+  { variant: 'crossbus-100', label: 'crossbus durable publish, 100 per task', count: 50_000 },
+  { variant: 'set', label: 'idb-keyval set, awaited per event', count: 2_000 },
+  { variant: 'setMany-100', label: 'idb-keyval setMany, 100 per call, awaited', count: 20_000 },
+]
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -119,7 +129,7 @@ async function rss(pid) {
 }
 
 /** `sections`: which of the five sections to run (all by default). */
-export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5] } = {}) {
+export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6] } = {}) {
   const started = performance.now()
   const port = await freePort()
   const server = await createServer({
@@ -135,7 +145,7 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5] }
       watch: null,
       headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
     },
-    optimizeDeps: { include: ['broadcast-channel'], noDiscovery: true },
+    optimizeDeps: { include: ['broadcast-channel', 'idb-keyval'], noDiscovery: true },
   })
   await server.listen()
   const url = `http://127.0.0.1:${port}/bench/browser/index.html`
@@ -524,6 +534,41 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5] }
           `+${(last.heapDeltaBytes / MB).toFixed(2)} MB at ${STALL_CHECKPOINTS.at(-1).toLocaleString('en')}: ${verdict(bounded && accounted)}`,
       )
       results.stalled = { linkCapacity: LINK_CAPACITY, rows }
+    }
+
+    // ---- 6. durable writes to IndexedDB ----
+    if (sections.includes(6)) {
+      const entries = DURABLE_VARIANTS.map((entry) => ({ ...entry, rounds: [] }))
+      for (let round = 0; round <= ROUNDS; round++) {
+        for (const entry of entries) {
+          const count = round === 0 ? Math.floor(entry.count / 4) : entry.count
+          const outcome = await call(sender, 'durable', entry.variant, count, uniqueName(`durable-${entry.variant}`))
+          if (outcome.committed !== count || outcome.stored !== count) {
+            invalid = true
+            problems.push(`durable ${entry.variant}: ${outcome.committed} committed, ${outcome.stored} read back, of ${count}`)
+          }
+          if (round > 0) entry.rounds.push({ count, ms: outcome.ms, perSecond: (count * 1000) / outcome.ms, transactions: outcome.transactions })
+        }
+      }
+      for (const entry of entries) entry.perSecond = median(entry.rounds.map((round) => round.perSecond))
+      const of = (variant) => entries.find((entry) => entry.variant === variant)
+      console.log('6. durable writes: events committed to IndexedDB per second, in one tab; crossbus through indexedDbStore() (group commit), idb-keyval on its own store')
+      table(
+        ['variant', 'events/s', 'transactions', '÷ set', '÷ setMany 100'],
+        entries.map((entry) => [
+          entry.label,
+          rate(entry.perSecond),
+          `${Math.round(median(entry.rounds.map((round) => round.transactions)))} for ${entry.count.toLocaleString('en')}`,
+          ratio(entry.perSecond / of('set').perSecond),
+          ratio(entry.perSecond / of('setMany-100').perSecond),
+        ]),
+      )
+      const perEvent = of('crossbus-1').perSecond / of('set').perSecond
+      const batched = of('crossbus-100').perSecond / of('setMany-100').perSecond
+      console.log(`   goal ≥ ${GOALS.durableVsSet}× set per event (crossbus, 1 per task): ${ratio(perEvent)} ${verdict(perEvent >= GOALS.durableVsSet)}`)
+      console.log(`   goal ≥ ${GOALS.durableVsSetMany}× setMany in batches of 100 (crossbus, 100 per task): ${ratio(batched)} ${verdict(batched >= GOALS.durableVsSetMany)}`)
+      console.log()
+      results.durable = { variants: entries, ratios: { perEvent, batched } }
     }
 
     if (profile) results.profiles = await profileCrossbus({ openPage, call, context, uniqueName })

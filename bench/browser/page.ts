@@ -7,7 +7,9 @@
 // so no two clocks are ever compared, except for one-way latency.
 import { createBus, type Bus } from '../../src/index.ts'
 import { messagePort } from '../../src/transports/index.ts'
+import { indexedDbStore } from '../../src/store/idb.ts'
 import { BroadcastChannel as PackageChannel } from 'broadcast-channel'
+import { createStore, set, setMany } from 'idb-keyval'
 import {
   createYield,
   listen,
@@ -428,6 +430,58 @@ async function bestOffset(ping: () => Promise<number>, samples: number): Promise
   return best
 }
 
+// ---- durable writes ----
+
+export type DurableVariant = 'crossbus-1' | 'crossbus-100' | 'set' | 'setMany-100'
+
+/**
+ * Writes `count` events `{ n, payload }` to a fresh IndexedDB database and
+ * resolves once all are committed. crossbus: durable publishes, `perTask` per
+ * task (the app never waits; receipts' `persisted` are awaited at the end);
+ * idb-keyval: `set` awaited per event, or `setMany` of 100 awaited per call.
+ */
+async function durable(variant: DurableVariant, count: number, dbName: string) {
+  let committed = 0
+  let stored = 0
+  const start = performance.now()
+  if (variant === 'crossbus-1' || variant === 'crossbus-100') {
+    const perTask = variant === 'crossbus-1' ? 1 : 100
+    const store = indexedDbStore({ dbName })
+    const bus = createBus({ name: dbName, transports: [], store })
+    const persisted = new Set<Promise<void>>()
+    for (let n = 0; n < count; ) {
+      const end = Math.min(count, n + perTask)
+      for (; n < end; n++) persisted.add(bus.publish(TOPIC, { n, payload: PAYLOAD }, { durable: true }).persisted)
+      await nextTask()
+    }
+    // One promise per transaction, not per event.
+    await Promise.all(persisted)
+    const ms = performance.now() - start
+    committed = bus.stats().stored
+    for (let after = 0, batch = await store.read(0, 10_000); batch.length > 0; batch = await store.read(after, 10_000)) {
+      stored += batch.length
+      after = (batch.at(-1) as { position: number }).position
+    }
+    await bus.close()
+    store.close()
+    return { ms, committed, stored, transactions: persisted.size }
+  }
+  const target = createStore(dbName, 'bench')
+  const value = (n: number) => ({ id: `bench:${n}`, topic: TOPIC, data: { n, payload: PAYLOAD }, time: Date.now() })
+  if (variant === 'set') {
+    for (let n = 0; n < count; n++) await set(n, value(n), target)
+  } else {
+    for (let n = 0; n < count; n += 100) {
+      const entries: [IDBValidKey, unknown][] = []
+      for (let item = n; item < Math.min(count, n + 100); item++) entries.push([item, value(item)])
+      await setMany(entries, target)
+    }
+  }
+  const ms = performance.now() - start
+  committed = stored = count
+  return { ms, committed, stored, transactions: variant === 'set' ? count : Math.ceil(count / 100) }
+}
+
 const api = {
   info: () => ({
     crossOriginIsolated,
@@ -448,6 +502,7 @@ const api = {
   closeSender,
   clockOffset,
   workerClockOffset,
+  durable,
 }
 
 export type BenchApi = typeof api

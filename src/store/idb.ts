@@ -18,16 +18,32 @@ export interface IndexedDbStoreOptions extends RetentionOptions {
 const OBJECT_STORE = 'log'
 const DEFAULT_OPEN_TIMEOUT = 5000
 /**
- * Key of the next position to hand out; events are under ['e', position],
- * consumers under ['c', name], the last retained event of a topic under ['r', topic].
+ * Layout of the object store: 'next' holds the next position to hand out.
+ * The events of one append are one record, ['b', last position] → StoredEvent[]
+ * (one put per transaction, not one per event: IndexedDB's cost is mostly per
+ * record), beside a small summary ['m', last position] → positions, topics and
+ * times, from which compaction judges without reading any event's data.
+ * Consumers are under ['c', name], the last retained event of a topic under ['r', topic].
  */
 const NEXT = 'next'
-const eventKey = (position: number): IDBValidKey => ['e', position]
+type BatchKey = [kind: 'b' | 'm', last: number]
+interface Summary {
+  positions: number[]
+  topics: string[]
+  times: number[]
+}
+const batchKey = (last: number): BatchKey => ['b', last]
+const summaryKey = (last: number): BatchKey => ['m', last]
 const consumerKey = (name: string): IDBValidKey => ['c', name]
 const retainedKey = (topic: string): IDBValidKey => ['r', topic]
 /** Every key of one kind (a function: IDBKeyRange does not exist where IndexedDB does not). */
 const kindRange = (kind: string): IDBKeyRange => IDBKeyRange.bound([kind], [kind, []])
-const eventsAfter = (position: number): IDBKeyRange => IDBKeyRange.bound(eventKey(position), eventKey(Number.POSITIVE_INFINITY), true)
+/** Batches holding an event after `position`: their last position is greater. */
+const batchesAfter = (position: number): IDBKeyRange => IDBKeyRange.bound(batchKey(position), batchKey(Number.POSITIVE_INFINITY), true)
+
+function summarize(events: readonly StoredEvent[]): Summary {
+  return { positions: events.map((event) => event.position), topics: events.map((event) => event.topic), times: events.map((event) => event.time) }
+}
 
 /**
  * Opens the database as idb-keyval's createStore does, and also: fails after
@@ -123,19 +139,37 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
     append(events) {
       return transact('readwrite', async (store) => {
         const next = ((await promisifyRequest(store.get(NEXT))) as number | undefined) ?? 1
-        const positions = events.map((event, index) => {
-          const stored = { ...event, position: next + index }
-          store.put(stored, eventKey(stored.position))
-          if (event.retain) store.put(stored, retainedKey(event.topic))
-          return stored.position
-        })
+        const stored = events.map((event, index) => ({ ...event, position: next + index }))
+        const last = next + events.length - 1
+        if (events.length > 0) {
+          store.put(stored, batchKey(last))
+          store.put(summarize(stored), summaryKey(last))
+        }
+        for (const event of stored) if (event.retain) store.put(event, retainedKey(event.topic))
         store.put(next + events.length, NEXT)
         await done(store)
-        return positions
+        return stored.map((event) => event.position)
       })
     },
     read(after, limit) {
-      return transact('readonly', (store) => promisifyRequest(store.getAll(eventsAfter(after), limit)) as Promise<StoredEvent[]>)
+      return transact('readonly', (store) => {
+        const found: StoredEvent[] = []
+        const request = store.openCursor(batchesAfter(after))
+        return new Promise<StoredEvent[]>((resolve, reject) => {
+          request.onerror = () => reject(request.error)
+          request.onsuccess = () => {
+            const cursor = request.result
+            if (cursor === null) return resolve(found)
+            for (const event of cursor.value as StoredEvent[]) {
+              if (event.position <= after) continue
+              if (found.length >= limit) return resolve(found)
+              found.push(event)
+            }
+            if (found.length >= limit) return resolve(found)
+            cursor.continue()
+          }
+        })
+      })
     },
     retained() {
       return transact('readonly', (store) => promisifyRequest(store.getAll(kindRange('r'))) as Promise<StoredEvent[]>)
@@ -157,27 +191,50 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
       })
     },
     async compact(now = Date.now()) {
-      // Judged in one read; deleted with idb-keyval's delMany. Cursors only move forward, so an
-      // event judged done stays done; a consumer registered in between starts after it anyway.
-      const [events, consumers] = await transact('readonly', (store) =>
+      // Judged from the summaries in one read. Cursors only move forward, so an event judged done
+      // stays done; a consumer registered in between starts after it anyway. The batches are then
+      // changed in one transaction, from what they hold by then (another context may compact too).
+      const [summaries, lasts, consumers] = await transact('readonly', (store) =>
         Promise.all([
-          promisifyRequest(store.getAll(kindRange('e'))) as Promise<StoredEvent[]>,
+          promisifyRequest(store.getAll(kindRange('m'))) as Promise<Summary[]>,
+          promisifyRequest(store.getAllKeys(kindRange('m'))) as Promise<BatchKey[]>,
           promisifyRequest(store.getAll(kindRange('c'))) as Promise<ConsumerState[]>,
         ]),
       )
+      const events: Pick<StoredEvent, 'position' | 'topic' | 'time'>[] = []
+      for (const summary of summaries) {
+        summary.positions.forEach((position, index) => events.push({ position, topic: summary.topics[index] as string, time: summary.times[index] as number }))
+      }
       const verdicts = retentionVerdicts(events, consumers, retention, now)
-      const doomed: IDBValidKey[] = []
+      const doomed = new Set<number>()
       let deleted = 0
       let evicted = 0
       verdicts.forEach((verdict, index) => {
         if (verdict === 'keep') return
         if (verdict === 'delete') deleted++
         else evicted++
-        doomed.push(eventKey((events[index] as StoredEvent).position))
+        doomed.add((events[index] as StoredEvent).position)
       })
-      if (doomed.length > 0) {
-        await transact('readwrite', (store) => delMany(doomed, (_mode, callback) => Promise.resolve(callback(store))).then(() => undefined))
-      }
+      if (doomed.size === 0) return { deleted, evicted }
+      const whole: IDBValidKey[] = []
+      const partial: number[] = []
+      summaries.forEach((summary, index) => {
+        const last = (lasts[index] as BatchKey)[1]
+        const gone = summary.positions.filter((position) => doomed.has(position)).length
+        if (gone === summary.positions.length) whole.push(batchKey(last), summaryKey(last))
+        else if (gone > 0) partial.push(last)
+      })
+      await transact('readwrite', async (store) => {
+        for (const last of partial) {
+          const batch = (await promisifyRequest(store.get(batchKey(last)))) as StoredEvent[] | undefined
+          if (batch === undefined) continue
+          const kept = batch.filter((event) => !doomed.has(event.position))
+          store.put(kept, batchKey(last))
+          store.put(summarize(kept), summaryKey(last))
+        }
+        // idb-keyval's delMany, in this transaction: it resolves when the transaction commits.
+        await delMany(whole, (_mode, callback) => Promise.resolve(callback(store)))
+      })
       return { deleted, evicted }
     },
     close() {

@@ -9,7 +9,7 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 
 /** entry → limit in bytes, min+gzip. */
 const LIMITS = {
-  crossbus: { file: 'src/index.ts', limit: 12800 },
+  crossbus: { file: 'src/index.ts', limit: 15872 },
   'crossbus/transports': { file: 'src/transports/index.ts', limit: 3072 },
   'crossbus/idb': { file: 'src/store/idb.ts', limit: 3072 },
   'crossbus/memory': { file: 'src/store/memory.ts', limit: 2048 },

@@ -279,6 +279,18 @@ describe('wire decoding', () => {
         topic: fc.constant(new Uint32Array([0])),
         time: fc.constant(new Float64Array([0])),
       }),
+      fc.record({
+        kind: fc.constant('events'),
+        sources: fc.constant(['s']),
+        topics: fc.constant(['t']),
+        data: fc.constant([1]),
+        src: fc.constant([0]),
+        seq: fc.constant([1]),
+        topic: fc.constant([0]),
+        time: fc.constant([0]),
+        // An index list naming events the batch does not have, or not a list.
+        durable: fc.oneof(fc.constant([1]), fc.constant(['0']), fc.constant(0)),
+      }),
       fc.record({ kind: fc.constant('hello'), routes: fc.array(fc.record({ id: fc.string(), version: fc.constant(-1) }), { minLength: 1 }) }),
       fc.record({ kind: fc.constant('credit'), credit: fc.oneof(fc.double({ max: -1 }), fc.string()) }),
       fc.record({ kind: fc.string().filter((kind) => !['hello', 'bye', 'events', 'credit', 'retained'].includes(kind)) }),

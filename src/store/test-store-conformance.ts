@@ -71,6 +71,8 @@ export function describeStore(name: string, makeStore: (options?: { maxAge?: num
       expect((await aged.read(0, 10)).map((stored) => stored.seq)).toEqual([2])
       aged.close()
       const bounded = makeStore({ maxEvents: 2 })
+      // A consumer that is gone for good (it never acks) cannot keep the log growing.
+      await bounded.register('gone', '>')
       await bounded.append([event(1), event(2), event(3)])
       expect(await bounded.compact(2_000)).toEqual({ deleted: 0, evicted: 1 })
       expect((await bounded.read(0, 10)).map((stored) => stored.seq)).toEqual([2, 3])

@@ -124,6 +124,17 @@ describe.each(logs)('durable log on %s', (_name, newLog) => {
     expect((await log.open().register('worker', 'jobs.>')).cursor).toBeGreaterThan(0)
   })
 
+  test('close() resolves once the last ack is written', async () => {
+    const log = newLog()
+    const bus = localBus({ store: log.store })
+    const seen = recorder()
+    bus.subscribe('jobs', seen.handler, { durable: 'closer' })
+    for (let index = 0; index < 3; index++) bus.publish('jobs', index, { durable: true })
+    await seen.until(3)
+    await bus.close()
+    expect((await log.open().register('closer', 'jobs')).cursor).toBe(3)
+  })
+
   test("a durable subscription's full queue loses nothing: the rest waits in the store", async () => {
     const { store } = newLog()
     const bus = localBus({ store })

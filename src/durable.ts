@@ -79,6 +79,8 @@ export class DurableLog {
   readonly store: Store
   readonly #host: DurableHost
   readonly #consumers = new Set<DurableConsumer>()
+  /** Consumers that ended and are writing their last ack. */
+  readonly #stopping = new Set<Promise<void>>()
   /** Batches not yet written, oldest first; the last one takes new events. */
   readonly #waiting: Batch[] = []
   #writing: Promise<void> | undefined
@@ -146,7 +148,9 @@ export class DurableLog {
     this.#consumers.add(consumer)
     subscriber.onEnd(() => {
       this.#consumers.delete(consumer)
-      consumer.stop()
+      const stopped = consumer.stop()
+      this.#stopping.add(stopped)
+      void stopped.finally(() => this.#stopping.delete(stopped))
     })
     consumer.start()
     return consumer
@@ -178,7 +182,7 @@ export class DurableLog {
   /** Waits for appends and for every consumer's last ack; stops compacting. */
   async close(): Promise<void> {
     this.#closed = true
-    await Promise.all([this.flush(), ...[...this.#consumers].map((consumer) => consumer.stop())])
+    await Promise.all([this.flush(), ...this.#stopping, ...[...this.#consumers].map((consumer) => consumer.stop())])
     clearTimeout(this.#compactTimer)
     this.#compactTimer = undefined
   }
@@ -319,8 +323,12 @@ export class DurableConsumer {
           const found = await this.#retrying(() => this.#log.store.read(refetch - 1, 1))
           if (found === undefined) return
           const stored = found[0]
-          if (stored?.position === refetch) this.#offer(stored)
-          else this.#onPosition(refetch) // evicted from the log meanwhile (reported there)
+          if (stored?.position !== refetch) this.#onPosition(refetch) // evicted from the log meanwhile (reported there)
+          else if (!this.#offer(stored)) {
+            // Live events took the room meanwhile: later.
+            this.#refetch.unshift(refetch)
+            return
+          }
           continue
         }
         this.#dirty = false

@@ -189,3 +189,23 @@ test('a consumer that throws until its retries run out dead-letters each event, 
     )
     .toEqual([])
 })
+
+test('a retained durable event outlives the tab that published it: a tab opened after it closed starts from it', async ({ open, name }) => {
+  const first = await open()
+  await first.evaluate(async (busName) => {
+    const { kit } = window
+    window.ctx = new kit.Ctx({ name: busName, store: kit.indexedDbStore({ dbName: busName }) })
+    await window.ctx.bus.publish('settings.theme', { theme: 'dark' }, { durable: true, retain: true }).persisted
+  }, name)
+  await first.close()
+  // No live context has it any more: only the log.
+  const later = await open()
+  const seen = await later.evaluate(async (busName) => {
+    const { kit } = window
+    window.ctx = new kit.Ctx({ name: busName, store: kit.indexedDbStore({ dbName: busName }) })
+    const recorded = window.ctx.record('settings.*', { last: true })
+    await kit.until(() => recorded.length > 0, 5000, 5, 'the retained event')
+    return recorded.map((event) => event.data)
+  }, name)
+  expect(seen).toEqual([{ theme: 'dark' }])
+})

@@ -1,4 +1,4 @@
-import { delMany, promisifyRequest, type UseStore } from 'idb-keyval'
+import { delMany, promisifyRequest, setMany, type UseStore } from 'idb-keyval'
 import { CrossbusError } from '../errors.js'
 import type { ConsumerState, Store, StoredEvent } from '../types.js'
 import { storageError } from './errors.js'
@@ -40,6 +40,12 @@ const retainedKey = (topic: string): IDBValidKey => ['r', topic]
 const kindRange = (kind: string): IDBKeyRange => IDBKeyRange.bound([kind], [kind, []])
 /** Batches holding an event after `position`: their last position is greater. */
 const batchesAfter = (position: number): IDBKeyRange => IDBKeyRange.bound(batchKey(position), batchKey(Number.POSITIVE_INFINITY), true)
+
+/** idb-keyval's UseStore for a transaction already open: its helpers then run inside it. */
+const inTransaction =
+  (store: IDBObjectStore): UseStore =>
+  (_mode, callback) =>
+    Promise.resolve(callback(store))
 
 function summarize(events: readonly StoredEvent[]): Summary {
   return { positions: events.map((event) => event.position), topics: events.map((event) => event.topic), times: events.map((event) => event.time) }
@@ -141,13 +147,11 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
         const next = ((await promisifyRequest(store.get(NEXT))) as number | undefined) ?? 1
         const stored = events.map((event, index) => ({ ...event, position: next + index }))
         const last = next + events.length - 1
-        if (events.length > 0) {
-          store.put(stored, batchKey(last))
-          store.put(summarize(stored), summaryKey(last))
-        }
-        for (const event of stored) if (event.retain) store.put(event, retainedKey(event.topic))
-        store.put(next + events.length, NEXT)
-        await done(store)
+        const entries: [IDBValidKey, unknown][] = [[NEXT, next + events.length]]
+        if (events.length > 0) entries.push([batchKey(last), stored], [summaryKey(last), summarize(stored)])
+        for (const event of stored) if (event.retain) entries.push([retainedKey(event.topic), event])
+        // idb-keyval's setMany, in this transaction (the positions were read in it): resolves once committed.
+        await setMany(entries, inTransaction(store))
         return stored.map((event) => event.position)
       })
     },
@@ -233,7 +237,7 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
           store.put(summarize(kept), summaryKey(last))
         }
         // idb-keyval's delMany, in this transaction: it resolves when the transaction commits.
-        await delMany(whole, (_mode, callback) => Promise.resolve(callback(store)))
+        await delMany(whole, inTransaction(store))
       })
       return { deleted, evicted }
     },

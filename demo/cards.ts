@@ -99,7 +99,7 @@ function namesFor(selfId: string, statuses: readonly Status[]): Names {
   }
 }
 
-/** Rows keyed by a string, kept in the order given, each with its data-field cells. */
+/** Rows keyed by a string, kept in the order given, each with its data-column cells (data-field is the card's own). */
 function createRows(body: HTMLTableSectionElement, attribute: string, columns: readonly string[]) {
   const rows = new Map<string, { row: HTMLTableRowElement; cells: Map<string, HTMLElement> }>()
   let order = ''
@@ -117,7 +117,7 @@ function createRows(body: HTMLTableSectionElement, attribute: string, columns: r
         const cells = new Map<string, HTMLElement>()
         const row = h('tr', { [attribute]: entry.key }, h('td', {}, h('code', {}, entry.label)))
         for (const column of columns) {
-          const cell = h('td', { 'data-field': column, class: 'n' })
+          const cell = h('td', { 'data-column': column, class: 'n' })
           cells.set(column, cell)
           row.append(cell)
         }

@@ -326,7 +326,8 @@ bus.subscribe(
     const current = asNote(event.data)
     if (current === undefined) return
     stateCurrent.textContent = current.text
-    stateMeta.textContent = `set by ${who(current.by, current.by === bus.id ? 'tab' : statuses.get(current.by)?.kind)} at ${clockTime(current.at)}`
+    // Only tabs publish the note.
+    stateMeta.textContent = `set by ${current.by === bus.id ? 'this tab' : `tab ${current.by}`} at ${clockTime(current.at)}`
   },
   { last: true },
 )

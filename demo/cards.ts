@@ -40,6 +40,9 @@ export interface Room {
 /** A status older than this is shown as silent (the context is frozen, hidden or gone). */
 const SILENT_AFTER_MS = 3 * STATUS_EVERY_MS
 
+const CLOSE_TITLE = 'that tab closes its bus (bye on every link, lock released) and then itself: its peers see it leave at once'
+const CLOSE_REFUSED_TITLE = 'the browser lets a script close only the tabs a script opened'
+
 const COUNTERS = ['published', 'received', 'delivered', 'dropped', 'rejected', 'failed'] as const
 
 const KIND_SHORT: Readonly<Record<ContextKind, string>> = {
@@ -50,7 +53,7 @@ const KIND_SHORT: Readonly<Record<ContextKind, string>> = {
 }
 
 /** Tabs first (this one leading), each followed by its dedicated worker; then the shared and service workers. */
-export function orderContexts(selfId: string, statuses: readonly Status[]): Status[] {
+function orderContexts(selfId: string, statuses: readonly Status[]): Status[] {
   const byAge = (a: Status, b: Status): number => a.started - b.started || (a.id < b.id ? -1 : 1)
   const tabs = statuses.filter((status) => status.kind === 'tab').sort((a, b) => (a.id === selfId ? -1 : b.id === selfId ? 1 : byAge(a, b)))
   const ordered: Status[] = []
@@ -99,11 +102,18 @@ function namesFor(selfId: string, statuses: readonly Status[]): Names {
   }
 }
 
+/** One table row: its key (data-pattern, data-link), the name shown first, and a text per column. */
+interface RowEntry {
+  readonly key: string
+  readonly label: string
+  readonly values: Readonly<Record<string, string>>
+}
+
 /** Rows keyed by a string, kept in the order given, each with its data-column cells (data-field is the card's own). */
-function createRows(body: HTMLTableSectionElement, attribute: string, columns: readonly string[]) {
+function createRows(body: HTMLTableSectionElement, attribute: string, columns: readonly string[]): (entries: readonly RowEntry[]) => void {
   const rows = new Map<string, { row: HTMLTableRowElement; cells: Map<string, HTMLElement> }>()
   let order = ''
-  return (entries: readonly { key: string; label: string; values: Readonly<Record<string, string>> }[]): void => {
+  return (entries) => {
     const keys = entries.map((entry) => entry.key)
     for (const [key, { row }] of rows) {
       if (!keys.includes(key)) {
@@ -164,7 +174,7 @@ function createCard(first: Status, selfId: string, actions: CardActions): Card {
     button.addEventListener('click', onClick)
     return button
   }
-  const closeButton = action('Close tab', () => actions.command(id, 'close'), 'window.close() in that tab: its lock is released and its peers see it leave at once')
+  const closeButton = action('Close tab', () => actions.command(id, 'close'), CLOSE_TITLE)
 
   const root = h(
     'article',
@@ -193,12 +203,14 @@ function createCard(first: Status, selfId: string, actions: CardActions): Card {
     h(
       'table',
       { class: 'subscriptions' },
+      h('colgroup', {}, h('col', { class: 'name' })),
       h('thead', {}, h('tr', {}, ...['subscription', 'queued', 'capacity', 'delivered', 'dropped'].map((label) => h('th', {}, label)))),
       subscriptionBody,
     ),
     h(
       'table',
       { class: 'links' },
+      h('colgroup', {}, h('col', { class: 'name' })),
       h('thead', {}, h('tr', {}, ...['link', 'queued', 'sent', 'received', 'dropped', 'peers'].map((label) => h('th', {}, label)))),
       linkBody,
     ),
@@ -256,7 +268,7 @@ function createCard(first: Status, selfId: string, actions: CardActions): Card {
           key: String(index),
           label: status.links?.[index] ?? link.name,
           values: {
-            queued: `${formatCount(link.queued)} / ${formatCount(link.capacity)}`,
+            queued: `${formatCount(link.queued)}/${formatCount(link.capacity)}`,
             sent: formatCount(link.sent),
             received: formatCount(link.received),
             dropped: formatCount(link.dropped),
@@ -277,7 +289,7 @@ function createCard(first: Status, selfId: string, actions: CardActions): Card {
       }
       if (kind === 'tab') {
         closeButton.disabled = status.closable === false
-        closeButton.title = status.closable === false ? 'the browser lets a script close only the tabs a script opened' : closeButton.title
+        closeButton.title = status.closable === false ? CLOSE_REFUSED_TITLE : CLOSE_TITLE
       }
     },
   }

@@ -111,7 +111,7 @@ export function startContext(options: ContextOptions): DemoContext {
         suppressed++
         return
       }
-      queueLine({ from: bus.id, kind, text: diagnostic.message.replace(/^crossbus: /, ''), level: 'warn' })
+      queueLine({ time: now, from: bus.id, kind, text: diagnostic.message.replace(/^crossbus: /, ''), level: 'warn' })
     },
   })
 
@@ -124,7 +124,7 @@ export function startContext(options: ContextOptions): DemoContext {
     const lines = outbox
     outbox = []
     if (suppressed > 0) {
-      lines.push({ from: bus.id, kind, text: `${suppressed} more diagnostic(s) not shown`, level: 'warn' })
+      lines.push({ time: Date.now(), from: bus.id, kind, text: `${suppressed} more diagnostic(s) not shown`, level: 'warn' })
       suppressed = 0
     }
     for (const line of lines) publishSafely(LOG_TOPIC, line)
@@ -217,7 +217,7 @@ export function startContext(options: ContextOptions): DemoContext {
   }
 
   function log(text: string, level: LogLine['level'] = 'info'): void {
-    queueLine({ from: bus.id, kind, text, level })
+    queueLine({ time: Date.now(), from: bus.id, kind, text, level })
   }
 
   publishStatus()

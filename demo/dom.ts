@@ -48,3 +48,12 @@ export function describeError(error: unknown): string {
   }
   return String(error)
 }
+
+/**
+ * Opens `url` in a new tab without an opener: in Chromium a tab opened with
+ * one shares this tab's event loop, so freezing one would freeze both. (A tab
+ * with one history entry may still close itself.)
+ */
+export function openTab(url: URL): void {
+  window.open(url, '_blank', 'noopener')
+}

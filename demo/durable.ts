@@ -4,7 +4,7 @@
 // `redelivered`. Until the bus uses its store, the calls throw (NO_STORE);
 // the panel shows the error and the rest of the demo carries on.
 import type { Bus, BusEvent, Receipt, Subscription } from '../src/index.ts'
-import { byId, describeError, formatCount, h } from './dom.ts'
+import { byId, describeError, formatCount, h, openTab } from './dom.ts'
 import { DURABLE_CONSUMER, DURABLE_EVENT_MS, DURABLE_PATTERN, DURABLE_TOPIC, type DurableOrder } from './protocol.ts'
 
 /** The query parameter of a tab opened to consume durably from the start. */
@@ -130,7 +130,7 @@ export function createDurablePanel(bus: Bus, log: (text: string, level?: 'info' 
   openButton.addEventListener('click', () => {
     const url = new URL(location.href)
     url.searchParams.set(DURABLE_PARAMETER, '1')
-    window.open(url, '_blank')
+    openTab(url)
   })
 
   return { consume, stop }

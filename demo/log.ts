@@ -1,4 +1,5 @@
-// The live event log: newest line first, at most `limit` lines.
+// The live event log: newest line first (by the time each line was written,
+// which may be a little earlier than it arrived), at most `limit` lines.
 import { clockTime, colorOf, h } from './dom.ts'
 
 export interface LogEntry {
@@ -25,12 +26,17 @@ export function createLog(list: HTMLOListElement, limit: number): EventLog {
     add(entry) {
       const item = h(
         'li',
-        { 'data-level': entry.level, ...(entry.from === undefined ? {} : { 'data-from': entry.from, style: `--context: ${colorOf(entry.from)}` }) },
+        { 'data-time': String(entry.time), 'data-level': entry.level, ...(entry.from === undefined ? {} : { 'data-from': entry.from, style: `--context: ${colorOf(entry.from)}` }) },
         h('time', {}, clockTime(entry.time)),
         h('span', { class: 'who' }, entry.who),
         h('span', { class: 'text' }, entry.text),
       )
-      list.prepend(item)
+      let after: Element | null = null
+      for (let next = list.firstElementChild; next !== null && Number((next as HTMLElement).dataset.time) > entry.time; next = next.nextElementSibling) {
+        after = next
+      }
+      if (after === null) list.prepend(item)
+      else after.after(item)
       while (list.childElementCount > limit) list.lastElementChild?.remove()
     },
   }

@@ -10,7 +10,7 @@ import { broadcastChannel, messagePort } from '../src/transports/index.ts'
 import { createRoom } from './cards.ts'
 import { createChart } from './chart.ts'
 import { startContext } from './context.ts'
-import { byId, clockTime, colorOf, describeError, formatCount } from './dom.ts'
+import { byId, clockTime, colorOf, describeError, formatCount, openTab } from './dom.ts'
 import { createDurablePanel, DURABLE_PARAMETER } from './durable.ts'
 import { createLog } from './log.ts'
 import {
@@ -101,7 +101,6 @@ function onDiagnostic(diagnostic: Diagnostic): void {
   if (diagnostic.type === 'peer-join' || diagnostic.type === 'peer-leave') note(diagnostic.message.replace(/^crossbus: /, ''))
 }
 
-
 /** The browser lets a script close only the tabs a script opened (or that have one history entry). */
 const closable = (): boolean => window.opener !== null || history.length <= 1
 
@@ -186,7 +185,7 @@ function who(id: string, kind: ContextKind | undefined): string {
 
 bus.subscribe(LOG_TOPIC, (event) => {
   const line = asLogLine(event.data)
-  if (line !== undefined) log.add({ time: event.time, from: event.source, who: who(event.source, line.kind), text: line.text, level: line.level })
+  if (line !== undefined) log.add({ time: line.time, from: event.source, who: who(event.source, line.kind), text: line.text, level: line.level })
 })
 
 // ---- the room ----
@@ -208,7 +207,10 @@ function render(): void {
   const peers = new Set(bus.peers().map((peer) => peer.id))
   const others = [...statuses.values()].filter((status) => peers.has(status.id))
   for (const [id, status] of statuses) {
-    if (!peers.has(id) && id !== bus.id && now - status.time > FORGET_AFTER_MS) statuses.delete(id)
+    if (!peers.has(id) && id !== bus.id && now - status.time > FORGET_AFTER_MS) {
+      statuses.delete(id)
+      rates.delete(id)
+    }
   }
   const self = context.status()
   room.render({ self, others, rates, now })
@@ -274,7 +276,7 @@ byId('burst', HTMLButtonElement).addEventListener('click', () => {
 byId('open-tab', HTMLButtonElement).addEventListener('click', () => {
   const url = new URL(location.href)
   url.searchParams.delete(DURABLE_PARAMETER)
-  window.open(url, '_blank')
+  openTab(url)
 })
 
 // ---- controls: request / reply ----

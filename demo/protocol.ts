@@ -67,6 +67,8 @@ export interface Status {
 
 /** A line for every tab's event log, published on `demo.log`. */
 export interface LogLine {
+  /** Date.now() when the line was written (it is published a task later). */
+  readonly time: number
   readonly from: string
   readonly kind: ContextKind
   readonly text: string
@@ -107,7 +109,9 @@ export function asStatus(value: unknown): Status | undefined {
 }
 
 export function asLogLine(value: unknown): LogLine | undefined {
-  if (!isObject(value) || typeof value.from !== 'string' || typeof value.text !== 'string' || typeof value.kind !== 'string') return undefined
+  if (!isObject(value) || typeof value.time !== 'number' || typeof value.from !== 'string' || typeof value.text !== 'string' || typeof value.kind !== 'string') {
+    return undefined
+  }
   return value as unknown as LogLine
 }
 

@@ -7,7 +7,7 @@
 // - answers `request('demo.ask.<id>')`;
 // - forwards its notable diagnostics (drops, failures) to every tab's log.
 // No DOM here: workers import it too.
-import { createBus, type Bus, type BusEvent, type BusOptions, type Diagnostic, type Store, type Subscription, type Transport } from '../src/index.ts'
+import { createBus, type Bus, type BusEvent, type BusOptions, type Diagnostic, type Store, type Transport } from '../src/index.ts'
 import {
   BUS_NAME,
   CONSUMER_CAPACITY,
@@ -29,8 +29,8 @@ import {
 
 export interface ContextOptions {
   kind: ContextKind
-  transports: Transport[]
-  /** What each transport leads to, for the cards: 'message-port: dedicated worker'. */
+  transports: readonly Transport[]
+  /** What each transport leads to, for the cards: 'port: dedicated worker'. */
   links?: readonly string[]
   /**
    * More bus options: a tab passes its durable store. (`store` is written out
@@ -47,9 +47,6 @@ export interface ContextOptions {
 
 export interface DemoContext {
   readonly bus: Bus
-  readonly kind: ContextKind
-  readonly consumer: Subscription
-  mode(): ConsumerMode
   /** The status this context publishes, taken now. */
   status(): Status
   /** A line in every tab's event log. */
@@ -89,8 +86,11 @@ export function startContext(options: ContextOptions): DemoContext {
   /** Events held by the stalled consumer (one at most): released when the mode changes. */
   let releaseStalled: (() => void)[] = []
 
-  /** Log lines waiting for the next task: a diagnostic is reported inside the bus, not a place to publish from. */
-  let outbox: LogLine[] = []
+  /**
+   * Log lines waiting for the next task: a diagnostic is reported from inside
+   * the bus (even from inside createBus), not a place to publish from.
+   */
+  let outbox: Omit<LogLine, 'from' | 'kind'>[] = []
   let forwardedThisSecond = 0
   let suppressed = 0
   let secondStarted = 0
@@ -111,11 +111,11 @@ export function startContext(options: ContextOptions): DemoContext {
         suppressed++
         return
       }
-      queueLine({ time: now, from: bus.id, kind, text: diagnostic.message.replace(/^crossbus: /, ''), level: 'warn' })
+      queueLine({ time: now, text: diagnostic.message.replace(/^crossbus: /, ''), level: 'warn' })
     },
   })
 
-  function queueLine(line: LogLine): void {
+  function queueLine(line: Omit<LogLine, 'from' | 'kind'>): void {
     outbox.push(line)
     if (outbox.length === 1) setTimeout(sendLines, 0)
   }
@@ -124,10 +124,10 @@ export function startContext(options: ContextOptions): DemoContext {
     const lines = outbox
     outbox = []
     if (suppressed > 0) {
-      lines.push({ time: Date.now(), from: bus.id, kind, text: `${suppressed} more diagnostic(s) not shown`, level: 'warn' })
+      lines.push({ time: Date.now(), text: `${suppressed} more diagnostic(s) not shown`, level: 'warn' })
       suppressed = 0
     }
-    for (const line of lines) publishSafely(LOG_TOPIC, line)
+    for (const line of lines) publishSafely(LOG_TOPIC, { ...line, from: bus.id, kind } satisfies LogLine)
   }
 
   /** Publishes unless the bus is closed (a page on its way out). */
@@ -217,7 +217,7 @@ export function startContext(options: ContextOptions): DemoContext {
   }
 
   function log(text: string, level: LogLine['level'] = 'info'): void {
-    queueLine({ time: Date.now(), from: bus.id, kind, text, level })
+    queueLine({ time: Date.now(), text, level })
   }
 
   publishStatus()
@@ -232,5 +232,5 @@ export function startContext(options: ContextOptions): DemoContext {
     await bus.close()
   }
 
-  return { bus, kind, consumer, mode: () => mode, status, log, close }
+  return { bus, status, log, close }
 }

@@ -95,6 +95,28 @@ describe('relay and de-duplication', () => {
     expect(atA.filter((value) => value === 'once')).toEqual(['once'])
   })
 
+  test('a publisher linked to a peer by two paths never gets its own events back through the other one', async () => {
+    const name = uniqueName()
+    const [aFirst, bFirst] = portPair()
+    const [aSecond, bSecond] = portPair()
+    const a = bus(name, [aFirst, aSecond])
+    const b = bus(name, [bFirst, bSecond])
+    const atA: number[] = []
+    const atB: number[] = []
+    a.subscribe('loop.n', (event) => void atA.push(event.data as number))
+    b.subscribe('loop.n', (event) => void atB.push(event.data as number))
+    // Both of A's links know B wants loop.n, and both of B's that A does: B relays what it receives on one link to the other.
+    await vi.waitFor(() => expect(a.publish('loop.n', -1).queued).toBe(3), { interval: 5 })
+    await vi.waitFor(() => expect(b.publish('loop.n', -1).queued).toBe(3), { interval: 5 })
+    for (let index = 0; index < 100; index++) a.publish('loop.n', index)
+    await vi.waitFor(() => expect(atB.filter((n) => n >= 0)).toHaveLength(100), { interval: 5 })
+    // B's relays of A's events went out before this marker, on both links (each link is FIFO).
+    b.publish('loop.n', -2)
+    await vi.waitFor(() => expect(atA).toContain(-2), { interval: 5 })
+    expect(atA.filter((n) => n >= 0)).toEqual([...Array(100).keys()])
+    expect(atB.filter((n) => n >= 0)).toEqual([...Array(100).keys()])
+  })
+
   test('a context behind a relay is a peer, reached through the relay', async () => {
     const name = uniqueName()
     const [aToB, bToA] = portPair()

@@ -155,7 +155,8 @@ export class Network implements LinkHost {
     for (let index = 0; index < data.length; index++) {
       const source = sources[src[index] as number] as string
       const eventSeq = seq[index] as number
-      if (this.#isDuplicate(source, eventSeq)) continue
+      // Our own events, back through another path (two links to one peer, a cycle): delivered here already.
+      if (source === this.id || this.#isDuplicate(source, eventSeq)) continue
       const eventTopic = topics[topic[index] as number] as string
       const eventHeaders = headers?.[index]
       const event = new Envelope(

@@ -43,3 +43,27 @@ test('a crashed tab leaves the other tabs\' peers() within the peer timeout, wit
   })
   expect(posted, `A posts nothing for a topic only B wanted (A's diagnostics: ${seen})`).toBe(0)
 })
+
+test('a tab watches the Web Lock of a tab opened after it, so a newer tab busy for longer than the peer timeout stays its peer', async ({ open, name }) => {
+  const older = await open()
+  const olderId = await startBus(older, name)
+  const newer = await open()
+  const newerId = await startBus(newer, name)
+  await expect.poll(() => peersOf(older)).toEqual([newerId])
+  await expect.poll(() => peersOf(newer)).toEqual([olderId])
+  // The older tab waits on the newer one's lock (its hello may have overtaken the lock request: it looks again).
+  const watching = (page: typeof older, id: string) =>
+    page.evaluate(async (lock) => ((await navigator.locks.query()).pending ?? []).some((request) => request.name === lock), `crossbus:${name}:${id}`)
+  await expect.poll(() => watching(older, newerId), { message: 'the older tab watches the newer tab\'s lock' }).toBe(true)
+  await expect.poll(() => watching(newer, olderId), { message: 'the newer tab watches the older tab\'s lock' }).toBe(true)
+
+  // Busy past the peer timeout (a bounded loop): silent, but alive, and its lock says so.
+  await newer.evaluate((ms) => {
+    const end = Date.now() + ms
+    while (Date.now() < end) {
+      // busy
+    }
+  }, PEER_TIMEOUT_MS + 2000)
+  expect(await older.evaluate(() => window.ctx.diagnosticsOf('peer-leave'))).toEqual([])
+  expect(await peersOf(older)).toEqual([newerId])
+})

@@ -71,6 +71,8 @@ export interface LinkHost {
   isRetained(event: BusEvent): boolean
   /** A new neighbor said hello. */
   peerJoined(link: Link, id: string): void
+  /** A neighbor whose lock is not watched yet said hello again. */
+  unwatched(link: Link, id: string, neighbor: Neighbor): void
   /** A record arrived; false when it is stale (its context is known to be gone). */
   observe(record: RouteRecord): boolean
   /** The last neighbor of this link left. */
@@ -88,6 +90,8 @@ export interface Neighbor {
   records: Map<string, KnownRecord>
   /** Set while the neighbor's Web Lock is held: it lives whatever its heartbeat does. */
   alive: boolean
+  /** Times its lock was looked for (a new tab's hello can arrive before its lock request). */
+  lockLookups: number
 }
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((item, index) => item === b[index])
@@ -515,7 +519,8 @@ export class Link {
     }
     switch (frame.kind) {
       case 'hello': {
-        const neighbor = known ?? { lastSeen: Date.now(), records: new Map<string, KnownRecord>(), alive: false }
+        const neighbor = known ?? { lastSeen: Date.now(), records: new Map<string, KnownRecord>(), alive: false, lockLookups: 0 }
+        if (known !== undefined && !known.alive) this.#host.unwatched(this, frame.from, known)
         const records = new Map<string, KnownRecord>()
         for (const record of frame.routes) {
           if (record.id !== this.#host.id && this.#host.observe(record)) records.set(record.id, know(record, neighbor.records.get(record.id)))

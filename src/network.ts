@@ -1,6 +1,6 @@
 import { lockManager } from './locks.js'
 import { EMPTY_HEADERS, Envelope, markDurable, REPLY_TO } from './envelope.js'
-import { HEARTBEAT_MS, Link, PEER_TIMEOUT_MS, type EndpointSource, type LinkHost, type Transport } from './link.js'
+import { HEARTBEAT_MS, Link, PEER_TIMEOUT_MS, type EndpointSource, type LinkHost, type Neighbor, type Transport } from './link.js'
 import { parsePattern } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
 import type { EventsFrame, RouteRecord } from './wire.js'
@@ -33,6 +33,9 @@ const NO_LINKS: readonly Link[] = Object.freeze([])
 
 /** Requests from other contexts whose reply path is remembered, at most. */
 const MAX_REPLY_PATHS = 1024
+
+/** Lookups of a neighbor's Web Lock before giving up on it (a context without locks: the heartbeat timeout applies). */
+const MAX_LOCK_LOOKUPS = 5
 
 /** Contexts remembered as gone, so their stale records circulating in a cycle of links are refused. */
 const MAX_DEAD = 1024
@@ -126,6 +129,10 @@ export class Network implements LinkHost {
   peerJoined(link: Link, id: string): void {
     this.#host.peerJoined()
     if (link.kind === 'broadcast') void this.#watchLock(link, id)
+  }
+
+  unwatched(link: Link, id: string, neighbor: Neighbor): void {
+    if (link.kind === 'broadcast' && neighbor.lockLookups < MAX_LOCK_LOOKUPS) void this.#watchLock(link, id)
   }
 
   deserted(link: Link): void {
@@ -351,11 +358,14 @@ export class Network implements LinkHost {
     const locks = this.#locks
     if (locks === undefined) return
     const name = this.#lockName(id)
+    const neighbor = link.neighbors.get(id)
+    if (neighbor === undefined || neighbor.alive) return
+    neighbor.lockLookups++
     try {
       const { held = [], pending = [] } = await locks.query()
+      // Not there yet: its hello overtook its lock request. Its next hellos look again.
       if (!held.some((lock) => lock.name === name) && !pending.some((lock) => lock.name === name)) return
-      const neighbor = link.neighbors.get(id)
-      if (neighbor === undefined) return
+      if (neighbor.alive || link.neighbors.get(id) !== neighbor) return
       neighbor.alive = true
       await locks.request(name, { signal: this.#closed.signal }, () => {
         link.forget(id, 'is gone (its lock was released)')

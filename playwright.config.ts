@@ -11,6 +11,8 @@ import { chromiumLaunchOptions } from './scripts/chromium.mjs'
 const PAGES_PORT = Number(process.env.CROSSBUS_E2E_PORT ?? 5174)
 /** Vite serving the demo with its own config, as `npm run demo` does. */
 const DEMO_PORT = PAGES_PORT + 1
+/** The demo's static build (`npm run build:demo`), served by `vite preview`. */
+const STATIC_DEMO_PORT = PAGES_PORT + 2
 
 /** Flags Playwright passes by default that stop Chromium from throttling hidden tabs. */
 const THROTTLING_OFF_FLAGS = [
@@ -58,6 +60,12 @@ export default defineConfig({
       testMatch: /demo\.spec\.ts$/,
       use: { baseURL: `http://127.0.0.1:${DEMO_PORT}` },
     },
+    {
+      // The same demo tests against the static build, with no dev server behind it.
+      name: 'demo-static',
+      testMatch: /demo\.spec\.ts$/,
+      use: { baseURL: `http://127.0.0.1:${STATIC_DEMO_PORT}` },
+    },
   ],
   webServer: [
     {
@@ -71,6 +79,12 @@ export default defineConfig({
       url: `http://127.0.0.1:${DEMO_PORT}/`,
       reuseExistingServer: !process.env.CI,
       timeout: 60_000,
+    },
+    {
+      command: `npm run build:demo && npx vite preview --config demo/vite.config.ts --host 127.0.0.1 --port ${STATIC_DEMO_PORT} --strictPort`,
+      url: `http://127.0.0.1:${STATIC_DEMO_PORT}/`,
+      reuseExistingServer: false,
+      timeout: 120_000,
     },
   ],
 })

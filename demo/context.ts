@@ -7,7 +7,7 @@
 // - answers `request('demo.ask.<id>')`;
 // - forwards its notable diagnostics (drops, failures) to every tab's log.
 // No DOM here: workers import it too.
-import { createBus, type Bus, type BusEvent, type BusOptions, type Diagnostic, type Store, type Transport } from '../src/index.ts'
+import { createBus, type Bus, type BusEvent, type BusOptions, type Diagnostic, type Transport } from '../src/index.ts'
 import {
   BUS_NAME,
   CONSUMER_CAPACITY,
@@ -32,11 +32,8 @@ export interface ContextOptions {
   transports: readonly Transport[]
   /** What each transport leads to, for the cards: 'port: dedicated worker'. */
   links?: readonly string[]
-  /**
-   * More bus options: a tab passes its durable store. (`store` is written out
-   * until BusOptions has it, with the durable log of DESIGN.md, semantic 6.)
-   */
-  busOptions?: Omit<BusOptions, 'name' | 'transports' | 'onDiagnostic'> & { store?: Store }
+  /** More bus options: a tab passes its durable store. */
+  busOptions?: Omit<BusOptions, 'name' | 'transports' | 'onDiagnostic'>
   /** Status fields only this context knows (a tab's worker, whether it can close). */
   describe?: () => Pick<Status, 'worker' | 'closable'>
   /** Every diagnostic of this bus, besides what is forwarded to the log. */

@@ -1,8 +1,9 @@
 // The durable panel (DESIGN.md, semantic 6): publish durable events, consume
 // them with a named durable consumer that works slowly, close its tab, open
 // one again and watch the events it had not acknowledged come back with
-// `redelivered`. Until the bus uses its store, the calls throw (NO_STORE);
-// the panel shows the error and the rest of the demo carries on.
+// `redelivered`. One tab at a time is the live consumer (Web Locks): a second
+// one shows that it waits its turn. A storage failure shows its error in the
+// panel, and the rest of the demo carries on.
 import type { Bus, BusEvent, Receipt, Subscription } from '../src/index.ts'
 import { byId, describeError, formatCount, h, openTab } from './dom.ts'
 import { DURABLE_CONSUMER, DURABLE_EVENT_MS, DURABLE_PATTERN, DURABLE_TOPIC, type DurableOrder } from './protocol.ts'
@@ -54,6 +55,9 @@ export function createDurablePanel(bus: Bus, log: (text: string, level?: 'info' 
   let subscription: Subscription | undefined
   let consumed = 0
   let redelivered = 0
+  /** Shows whether this tab's consumer is the live one or waits for another tab's. */
+  let watch: ReturnType<typeof setInterval> | undefined
+  let standby: boolean | undefined
 
   const show = (text: string, failed = false): void => {
     status.textContent = text
@@ -108,8 +112,22 @@ export function createDurablePanel(bus: Bus, log: (text: string, level?: 'info' 
     try {
       subscription = bus.subscribe(DURABLE_PATTERN, handle, { durable: DURABLE_CONSUMER, capacity: 64 })
       consumeBox.checked = true
-      show(`Durable consumer "${DURABLE_CONSUMER}" started: it replays what it has not acknowledged, then follows new events. If another tab holds it, this one waits its turn.`)
-      log(`durable consumer "${DURABLE_CONSUMER}" started`)
+      standby = undefined
+      const current = subscription
+      const update = (): void => {
+        const waiting = current.stats().standby === true
+        if (waiting === standby) return
+        standby = waiting
+        consumeBox.dataset.state = waiting ? 'standby' : 'live'
+        show(
+          waiting
+            ? `Durable consumer "${DURABLE_CONSUMER}" waits its turn: another tab is the live one. Close that tab and this one takes over.`
+            : `Durable consumer "${DURABLE_CONSUMER}" is live in this tab: it replays what it has not acknowledged (marked redelivered), then follows new events.`,
+        )
+        log(waiting ? `durable consumer "${DURABLE_CONSUMER}" waits: another tab is the live one` : `durable consumer "${DURABLE_CONSUMER}" is live here`)
+      }
+      update()
+      watch = setInterval(update, 250)
     } catch (error) {
       consumeBox.checked = false
       show(`Durable consumer failed: ${describeError(error)}`, true)
@@ -121,6 +139,8 @@ export function createDurablePanel(bus: Bus, log: (text: string, level?: 'info' 
     if (subscription === undefined) return
     subscription.unsubscribe()
     subscription = undefined
+    clearInterval(watch)
+    delete consumeBox.dataset.state
     consumeBox.checked = false
     show(`Durable consumer "${DURABLE_CONSUMER}" stopped; what it has not acknowledged stays in the store.`)
   }

@@ -315,3 +315,43 @@ test('a tab opened later starts from the retained note, and draws every card fro
   await expect(later.locator(`.card[data-context="${firstId}"]`)).toBeVisible()
   await screenshot(later, 'later-tab')
 })
+
+test('durable events: a consumer tab closed while it works hands over to a waiting one, which replays what the first had not acknowledged', async ({ openDemo, context }) => {
+  const page = await openDemo()
+  const openConsumer = async (state: 'live' | 'standby'): Promise<Page> => {
+    const [opened] = await Promise.all([context.waitForEvent('page'), page.getByRole('button', { name: 'Open a durable consumer tab' }).click()])
+    await ready(opened)
+    await expect(opened.locator('#durable-consume')).toHaveAttribute('data-state', state)
+    return opened
+  }
+  const numbers = async (consumerTab: Page): Promise<{ n: number; redelivered: boolean }[]> =>
+    (await consumerTab.locator('#durable-events li').evaluateAll((items) => items.map((item) => ({ text: item.textContent ?? '', redelivered: item.getAttribute('data-redelivered') === 'true' })))).map(
+      ({ text, redelivered }) => ({ n: Number(/#(\d+)/.exec(text)?.[1]), redelivered }),
+    )
+
+  const first = await openConsumer('live')
+  // One live consumer per name: a second tab waits its turn, and says so.
+  const second = await openConsumer('standby')
+  await expect(second.locator('#durable-status')).toContainText('waits its turn')
+  await page.locator('#durable-count').fill('10')
+  await page.getByRole('button', { name: 'Publish durable events' }).click()
+  await expect(page.locator('#durable-status')).toContainText('10 durable events (#1–#10) committed to IndexedDB')
+  // The first consumer handles one event every 0.4 s; close its tab after two.
+  await expect.poll(async () => (await numbers(first)).length).toBeGreaterThanOrEqual(2)
+  const beforeClose = Math.max(...(await numbers(first)).map((entry) => entry.n))
+  await first.close()
+
+  await expect(second.locator('#durable-consume')).toHaveAttribute('data-state', 'live')
+  await expect.poll(async () => (await numbers(second)).map((entry) => entry.n).includes(10), { timeout: 20_000 }).toBe(true)
+  const replayed = await numbers(second)
+  // At least once: what the first tab did not finish, in order, up to the last; all of it was stored before this tab took over.
+  const seen = replayed.map((entry) => entry.n).reverse()
+  expect(seen).toEqual(Array.from({ length: seen.length }, (_, index) => 11 - seen.length + index))
+  // Nothing skipped: it starts at most one past the last event seen in the first tab (which may have finished one more while closing).
+  expect(seen[0]).toBeLessThanOrEqual(beforeClose + 2)
+  expect(replayed.every((entry) => entry.redelivered)).toBe(true)
+  await expect(second.locator('#durable-redelivered')).toHaveText(String(replayed.length))
+  const shot = test.info().outputPath('durable-replay.png')
+  await second.screenshot({ path: shot, fullPage: true })
+  await test.info().attach('durable replay', { path: shot, contentType: 'image/png' })
+})

@@ -76,13 +76,16 @@ export interface LinkHost {
   /** A record arrived; false when it is stale (its context is known to be gone). */
   observe(record: RouteRecord): boolean
   /** The last neighbor of this link left. */
-  deserted(link: Link): void
+  deserted(link: Link, timedOut: boolean): void
 }
 
 export interface KnownRecord extends RouteRecord {
   readonly patternTokens: readonly (readonly string[])[]
   readonly replyTokens: readonly (readonly string[])[]
 }
+
+/** Why a neighbor that stopped talking was forgotten. */
+const TIMED_OUT = 'timed out'
 
 /** A context directly on the other side of this link, and what it can reach. */
 export interface Neighbor {
@@ -169,6 +172,8 @@ export class Link {
 
   /** Made for one context that connected to a source; closed when that context leaves. */
   readonly accepted: boolean
+  /** Since when this link has had no neighbor, its last one having timed out; undefined otherwise. */
+  silentSince: number | undefined = undefined
 
   constructor(host: LinkHost, transport: Transport, endpoint: Endpoint, accepted = false) {
     for (const option of ['capacity', 'batch'] as const) {
@@ -378,7 +383,7 @@ export class Link {
     let probe = false
     for (const [id, neighbor] of this.neighbors) {
       const silent = now - neighbor.lastSeen
-      if (silent > PEER_TIMEOUT_MS && !neighbor.alive) this.forget(id, 'timed out')
+      if (silent > PEER_TIMEOUT_MS && !neighbor.alive) this.forget(id, TIMED_OUT)
       // Half the timeout without a word: ask. A hidden tab's timers may run once a minute, but
       // its message handlers do not wait, so a live one answers at once.
       else if (silent > PEER_TIMEOUT_MS / 2) probe = true
@@ -393,7 +398,9 @@ export class Link {
     this.#routesChanged()
     if (this.neighbors.size === 0) {
       this.#settleDrained()
-      this.#host.deserted(this)
+      // A peer that went silent (frozen, suspended) may come back: the link asks after it on every beat.
+      this.silentSince = why === TIMED_OUT ? Date.now() : undefined
+      this.#host.deserted(this, why === TIMED_OUT)
     }
   }
 
@@ -529,6 +536,7 @@ export class Link {
         neighbor.records = records
         if (known === undefined) {
           this.neighbors.set(frame.from, neighbor)
+          this.silentSince = undefined
           this.#host.report({ type: 'peer-join', transport: this.name, message: `crossbus: peer ${frame.from} joined on ${this.name}` })
           // A new context on a point link (a restarted service worker) grants from scratch:
           // credit lost with its predecessor must not stall this link for good.

@@ -31,7 +31,7 @@ function portPair(): [Transport, Transport] {
 }
 
 /** Wraps a transport so a test can count posts and cut the wire without a goodbye (a crash). */
-function severable(transport: Transport): Transport & { posts: unknown[]; sever(): void } {
+function severable(transport: Transport): Transport & { posts: unknown[]; sever(): void; mend(): void } {
   const posts: unknown[] = []
   let severed = false
   return {
@@ -40,6 +40,10 @@ function severable(transport: Transport): Transport & { posts: unknown[]; sever(
     posts,
     sever() {
       severed = true
+    },
+    /** The wire works again (a frozen tab that wakes up). */
+    mend() {
+      severed = false
     },
     open(context): Endpoint {
       const endpoint = transport.open(context) as Endpoint
@@ -387,6 +391,36 @@ describe('links that appear over time', () => {
     await first.close()
     await vi.waitFor(() => expect(hub.stats().transports).toHaveLength(1), { interval: 5 })
     expect(hub.peers().map((peer) => peer.id)).toEqual([second.id])
+  })
+})
+
+describe('silent peers that come back', () => {
+  test('a shared worker keeps the port of a tab silent past the timeout, and the two find each other again when it wakes', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] })
+    const name = uniqueName()
+    const scope = Object.assign(new EventTarget(), { onconnect: null })
+    const hub = bus(name, [messagePort(scope as unknown as MessagePortTarget)])
+    const { port1, port2 } = new MessageChannel()
+    const frozen = severable(messagePort(port1))
+    scope.dispatchEvent(Object.assign(new Event('connect'), { ports: [port2] }))
+    const tab = bus(name, [frozen])
+    await vi.waitFor(() => expect(ids(hub)).toEqual([tab.id]), { interval: 5 })
+    const beat = async (): Promise<void> => {
+      vi.advanceTimersByTime(1000)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    // Frozen: nothing goes either way. Both time the other out.
+    frozen.sever()
+    for (let beats = 0; beats < PEER_TIMEOUT_MS / 1000 + 4 && (ids(hub).length > 0 || ids(tab).length > 0); beats++) await beat()
+    expect([ids(hub), ids(tab)]).toEqual([[], []])
+    // Awake again: within a few beats they are peers, and events flow.
+    frozen.mend()
+    for (let beats = 0; beats < 5 && (ids(hub).length === 0 || ids(tab).length === 0); beats++) await beat()
+    expect([ids(hub), ids(tab)]).toEqual([[tab.id], [hub.id]])
+    const got: unknown[] = []
+    hub.subscribe('back.again', (event) => void got.push(event.data))
+    await vi.waitFor(() => expect(tab.publish('back.again', 'hello').queued).toBe(1), { interval: 5 })
+    await vi.waitFor(() => expect(got).toContain('hello'), { interval: 5 })
   })
 })
 

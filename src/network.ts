@@ -34,6 +34,9 @@ const NO_LINKS: readonly Link[] = Object.freeze([])
 /** Requests from other contexts whose reply path is remembered, at most. */
 const MAX_REPLY_PATHS = 1024
 
+/** An accepted link (a shared worker's port to one tab) whose tab has been silent this long is closed. */
+const ABANDONED_MS = 5 * 60_000
+
 /** Lookups of a neighbor's Web Lock before giving up on it (a context without locks: the heartbeat timeout applies). */
 const MAX_LOCK_LOOKUPS = 5
 
@@ -135,9 +138,13 @@ export class Network implements LinkHost {
     if (link.kind === 'broadcast' && neighbor.lockLookups < MAX_LOCK_LOOKUPS) void this.#watchLock(link, id)
   }
 
-  deserted(link: Link): void {
-    // A link accepted from a source (a SharedWorker port) ends with its only peer.
-    if (!link.accepted) return
+  deserted(link: Link, timedOut: boolean): void {
+    // A link accepted from a source (a SharedWorker port) ends with its only peer, unless that peer
+    // only went silent: a frozen tab comes back on the same port (see #beat).
+    if (link.accepted && !timedOut) this.#drop(link)
+  }
+
+  #drop(link: Link): void {
     link.close()
     const index = this.links.indexOf(link)
     if (index >= 0) this.links.splice(index, 1)
@@ -330,8 +337,16 @@ export class Network implements LinkHost {
       this.#dead.set(id, fresh.version)
       for (const link of this.links) link.purge(id)
     }
-    // Discovery is the ask-hello at open; a link nobody has answered stays quiet.
-    for (const link of this.links) if (link.neighbors.size > 0) link.announce(false, true)
+    // Discovery is the ask-hello at open; a link nobody has answered stays quiet. One whose peer went
+    // silent asks after it, so a tab back from a freeze and its shared worker find each other again;
+    // an accepted link silent for ABANDONED_MS is given up (its tab crashed).
+    for (const link of [...this.links]) {
+      if (link.neighbors.size > 0) link.announce(false, true)
+      else if (link.silentSince !== undefined) {
+        if (link.accepted && now - link.silentSince > ABANDONED_MS) this.#drop(link)
+        else link.announce(true, true)
+      }
+    }
   }
 
   /** Holds a lock while this context lives (not while in the back/forward cache): same-origin peers wait on it and learn at once when it dies. */

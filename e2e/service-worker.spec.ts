@@ -75,3 +75,20 @@ test('a stopped service worker is woken by the next postMessage and still answer
   expect((after as Info).boot).not.toBe(before.boot) // a new start of the worker script, not the old one
   expect(status()).toContain('running')
 })
+
+test('a page that dies without a goodbye leaves its service worker\'s peers at once: the worker watches its Web Lock', async ({ open, context, name }) => {
+  const stays = await open()
+  const dies = await open()
+  const staysId = await withServiceWorker(stays, name)
+  const diesId = await withServiceWorker(dies, name)
+  const peersOfWorker = (): Promise<string[]> => stays.evaluate(async () => ((await window.ctx.request('sw.peers', null)) as string[]).sort())
+  await expect.poll(peersOfWorker).toEqual([staysId, diesId].sort())
+
+  const crashed = dies.waitForEvent('crash')
+  const cdp = await context.newCDPSession(dies)
+  // Not awaited: a renderer that is gone answers nothing, it only crashes.
+  void cdp.send('Page.crash').catch(() => {})
+  await crashed
+  // Well before the 5 s heartbeat timeout (without the lock watch it takes about 6 s here; with it, 20–700 ms).
+  await expect.poll(peersOfWorker, { timeout: 3500 }).toEqual([staysId])
+})

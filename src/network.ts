@@ -37,6 +37,14 @@ const MAX_REPLY_PATHS = 1024
 /** An accepted link (a shared worker's port to one tab) whose tab has been silent this long is closed. */
 const ABANDONED_MS = 5 * 60_000
 
+/**
+ * Links on which a neighbor's released lock means it is gone: BroadcastChannel
+ * (same-origin tabs and workers) and the links a shared or service worker
+ * accepts (one per page). Not a page's link to its service worker: a stopped
+ * service worker lets go of its lock but is woken by the next message.
+ */
+const watchesLocks = (link: Link): boolean => link.kind === 'broadcast' || link.accepted
+
 /** Lookups of a neighbor's Web Lock before giving up on it (a context without locks: the heartbeat timeout applies). */
 const MAX_LOCK_LOOKUPS = 5
 
@@ -131,11 +139,11 @@ export class Network implements LinkHost {
 
   peerJoined(link: Link, id: string): void {
     this.#host.peerJoined()
-    if (link.kind === 'broadcast') void this.#watchLock(link, id)
+    if (watchesLocks(link)) void this.#watchLock(link, id)
   }
 
   unwatched(link: Link, id: string, neighbor: Neighbor): void {
-    if (link.kind === 'broadcast' && neighbor.lockLookups < MAX_LOCK_LOOKUPS) void this.#watchLock(link, id)
+    if (watchesLocks(link) && neighbor.lockLookups < MAX_LOCK_LOOKUPS) void this.#watchLock(link, id)
   }
 
   deserted(link: Link, timedOut: boolean): void {

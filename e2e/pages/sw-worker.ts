@@ -26,4 +26,5 @@ ctx.bus.reply('sw.wanted', async (event) => {
   await ctx.wanted(event.data as string)
   return true
 })
+ctx.bus.reply('sw.peers', () => ctx.peerIds())
 ctx.bus.reply('sw.emit', (event) => ctx.publish('sw.tick', (event.data as { count: number }).count))

@@ -1,7 +1,7 @@
 import { cloneError } from './cloneable.js'
 import { createReporter } from './diagnostics.js'
 import { Dispatcher } from './dispatcher.js'
-import { type Batch, DurableLog } from './durable.js'
+import { type Batch, DurableLog, storedEvent } from './durable.js'
 import { EMPTY_HEADERS as NO_HEADERS, Envelope, isDurable, markDurable, REPLY_TO } from './envelope.js'
 import { createEventIds } from './event-id.js'
 import { CrossbusError, quote } from './errors.js'
@@ -332,8 +332,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       for (const stored of events) {
         // Something newer arrived meanwhile.
         if (retained.has(stored.topic) || closed) continue
-        const event = new Envelope(stored.id, stored.topic, stored.data, stored.source, stored.seq, stored.time, Object.freeze(stored.headers), false)
-        markDurable(event)
+        const event = storedEvent(stored, false)
         retained.set(stored.topic, event)
         const tokens = router.tokens(stored.topic)
         for (const subscriber of waitingForRetained) {
@@ -464,6 +463,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       router.route(topic)
       throw new CrossbusError('NO_STORE', 'durable publish needs a store: pass createBus({ store })')
     }
+    // The store is shared by every context of the origin: a durable event cannot stay in this one.
+    if (durable && publishOptions.local === true) throw new TypeError('crossbus: a publish cannot be both durable and local')
     const headers = publishOptions.headers === undefined ? NO_HEADERS : checkHeaders(publishOptions.headers)
     return emit(topic, data, headers, publishOptions.retain === true, true, publishOptions.local === true, durable)
   }

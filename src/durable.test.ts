@@ -312,6 +312,7 @@ describe('durable failures', () => {
     const bus = localBus({ store: memoryStore() })
     expect(() => bus.subscribe('a', () => {}, { durable: '' })).toThrow(TypeError)
     expect(() => bus.subscribe('a', () => {}, { durable: 'x', local: true })).toThrow(/cannot be local/)
+    expect(() => bus.publish('a', 1, { durable: true, local: true })).toThrow(/both durable and local/)
     expect(() => localBus({ store: {} as Store })).toThrow(/store must be a Store/)
   })
 

@@ -61,6 +61,13 @@ export class Batch {
   }
 }
 
+/** A stored event as the bus hands it out: a frozen envelope, marked durable. */
+export function storedEvent(stored: StoredEvent, redelivered: boolean): BusEvent {
+  const event = new Envelope(stored.id, stored.topic, stored.data, stored.source, stored.seq, stored.time, Object.freeze(stored.headers), redelivered)
+  markDurable(event)
+  return event
+}
+
 /** A CrossbusError's message without its `crossbus: ` prefix, to go inside another sentence. */
 const inner = (error: CrossbusError): string => error.message.replace(/^crossbus: /, '')
 
@@ -362,8 +369,7 @@ export class DurableConsumer {
 
   /** Puts one stored event in the queue; false when there is no room (it stays in the store). */
   #offer(stored: StoredEvent): boolean {
-    const event = new Envelope(stored.id, stored.topic, stored.data, stored.source, stored.seq, stored.time, Object.freeze(stored.headers), stored.time < this.#startedAt)
-    markDurable(event)
+    const event = storedEvent(stored, stored.time < this.#startedAt)
     if (!this.#subscriber.accept(event)) return false
     this.#positions.set(event, stored.position)
     if (stored.position > this.#read) {

@@ -1,10 +1,10 @@
 // A tab that crashes says no goodbye: the others must find out by themselves
 // (heartbeat timeout, or at once through its Web Lock) and stop routing to it
 // (DESIGN.md, semantic 4).
-import { expect, peersOf, startBus, test } from './fixtures.ts'
+import { crashTab, expect, peersOf, startBus, test } from './fixtures.ts'
 import { PEER_TIMEOUT_MS } from '../src/link.ts'
 
-test('a crashed tab leaves the other tabs\' peers() within the peer timeout, with a peer-leave diagnostic, and gets no more events', async ({ context, open, name }) => {
+test('a crashed tab leaves the other tabs\' peers() within the peer timeout, with a peer-leave diagnostic, and gets no more events', async ({ open, name }) => {
   const a = await open()
   const b = await open()
   const c = await open()
@@ -15,11 +15,7 @@ test('a crashed tab leaves the other tabs\' peers() within the peer timeout, wit
   await expect.poll(() => peersOf(a), { message: 'A sees B and C before the crash' }).toEqual([bId, cId].sort())
   await a.evaluate(() => window.ctx.wanted('for.b'))
 
-  const crashed = b.waitForEvent('crash')
-  const cdp = await context.newCDPSession(b)
-  // Not awaited: the command gets no answer from a renderer that is gone, only the crash event.
-  void cdp.send('Page.crash').catch(() => {})
-  await crashed
+  await crashTab(b)
   const since = Date.now()
 
   // Gone from A's and C's peers without a goodbye.

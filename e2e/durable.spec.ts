@@ -3,8 +3,8 @@
 // reload and a closed tab, one live instance per name (Web Locks).
 // Every handled event is reported to this process before its handler returns,
 // so what a page acked is already recorded here when the page dies.
-import type { CDPSession, Page } from '@playwright/test'
-import { expect, test } from './fixtures.ts'
+import type { Page } from '@playwright/test'
+import { crashTab, expect, test } from './fixtures.ts'
 import type { DurableOptions } from './pages/kit.ts'
 
 /** Capacity of the consumers' queues: what one read from the store brings in, at most. */
@@ -44,12 +44,12 @@ const published = (page: Page): Promise<string[]> => page.evaluate(() => window.
 /** Whether a page's durable subscription is the live instance (false: on standby). */
 const isLive = (page: Page): Promise<boolean> => page.evaluate(() => window.ctx.bus.stats().subscriptions[0]?.standby === false)
 
-/** Crashes a tab's renderer; resolves when it is gone. */
-async function crash(page: Page, cdp: CDPSession): Promise<void> {
-  const crashed = page.waitForEvent('crash')
-  // Not awaited: a renderer that is gone answers nothing, it only crashes.
-  void cdp.send('Page.crash').catch(() => {})
-  await crashed
+/** A tab whose durable consumer reports to `handled` as `by`; resolves once it is the live instance (unless it waits on standby). */
+async function consumerTab(page: Page, handled: Handled[], by: string, options: DurableOptions, live = true): Promise<Page> {
+  await reportTo(page, handled, by)
+  await startConsumer(page, options)
+  if (live) await expect.poll(() => isLive(page)).toBe(true)
+  return page
 }
 
 /** Ids handled more than once, and ids of `all` never handled. */
@@ -58,25 +58,20 @@ function tally(all: readonly string[], handled: readonly Handled[]): { missing: 
   return { missing: all.filter((id) => !seen.has(id)), duplicates: handled.length - seen.size }
 }
 
-test('2,000 durable events: a slow durable consumer crashed mid-stream and reopened handles every one at least once, duplicates within one batch', async ({ open, context, name }) => {
+test('2,000 durable events: a slow durable consumer crashed mid-stream and reopened handles every one at least once, duplicates within one batch', async ({ open, name }) => {
   test.setTimeout(90_000)
   const handled: Handled[] = []
   const consumerOptions = { name, dbName: name, consumer: 'worker', pattern: 'jobs.>', delay: 2, capacity: BATCH }
   const publisher = await open()
-  const first = await open()
-  await reportTo(first, handled, 'first')
-  await startConsumer(first, consumerOptions)
-  await expect.poll(() => isLive(first)).toBe(true)
+  const first = await consumerTab(await open(), handled, 'first', consumerOptions)
   // 2,000 events in bursts of 100 every 100 ms: the crash comes while they are still arriving.
   await startPublisher(publisher, name, 2000, 100, 100)
 
   await expect.poll(() => handled.length, { timeout: 30_000 }).toBeGreaterThanOrEqual(300)
-  await crash(first, await context.newCDPSession(first))
+  await crashTab(first)
   const atCrash = handled.length
 
-  const reopened = await open()
-  await reportTo(reopened, handled, 'reopened')
-  await startConsumer(reopened, consumerOptions)
+  await consumerTab(await open(), handled, 'reopened', consumerOptions, false)
   const ids = await published(publisher)
   expect(ids).toHaveLength(2000)
   await expect.poll(() => tally(ids, handled).missing.length, { timeout: 60_000, message: 'every published event handled' }).toBe(0)
@@ -87,18 +82,13 @@ test('2,000 durable events: a slow durable consumer crashed mid-stream and reope
 })
 
 for (const ending of ['crashes', 'closes'] as const) {
-  test(`a standby tab takes over within a second when the live consumer's tab ${ending}, and nothing is lost`, async ({ open, context, name }) => {
+  test(`a standby tab takes over within a second when the live consumer's tab ${ending}, and nothing is lost`, async ({ open, name }) => {
     test.setTimeout(60_000)
     const handled: Handled[] = []
     const consumerOptions = { name, dbName: name, consumer: 'crew', pattern: 'jobs.>', delay: 3, capacity: BATCH }
     const publisher = await open()
-    const live = await open()
-    const standby = await open()
-    await reportTo(live, handled, 'live')
-    await reportTo(standby, handled, 'standby')
-    await startConsumer(live, consumerOptions)
-    await expect.poll(() => isLive(live)).toBe(true)
-    await startConsumer(standby, consumerOptions)
+    const live = await consumerTab(await open(), handled, 'live', consumerOptions)
+    const standby = await consumerTab(await open(), handled, 'standby', consumerOptions, false)
     expect(await isLive(standby)).toBe(false)
     await startPublisher(publisher, name, 600, 50, 50)
 
@@ -106,8 +96,7 @@ for (const ending of ['crashes', 'closes'] as const) {
     expect(handled.every((entry) => entry.by === 'live')).toBe(true)
     let endedAt: number
     if (ending === 'crashes') {
-      const cdp = await context.newCDPSession(live)
-      await crash(live, cdp)
+      await crashTab(live)
       endedAt = Date.now()
     } else {
       endedAt = Date.now()
@@ -130,10 +119,7 @@ test('a consumer tab reloaded mid-stream picks up where its last ack left it', a
   const handled: Handled[] = []
   const consumerOptions = { name, dbName: name, consumer: 'reloader', pattern: 'jobs.>', delay: 2, capacity: BATCH }
   const publisher = await open()
-  const consumer = await open()
-  await reportTo(consumer, handled, 'consumer')
-  await startConsumer(consumer, consumerOptions)
-  await expect.poll(() => isLive(consumer)).toBe(true)
+  const consumer = await consumerTab(await open(), handled, 'consumer', consumerOptions)
   await startPublisher(publisher, name, 1000, 100, 50)
   await expect.poll(() => handled.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(200)
 
@@ -152,10 +138,14 @@ test('a consumer tab reloaded mid-stream picks up where its last ack left it', a
 test('a consumer that throws until its retries run out dead-letters each event, which then leaves the log', async ({ open, name }) => {
   const handled: Handled[] = []
   const publisher = await open()
-  const consumer = await open()
-  await reportTo(consumer, handled, 'consumer')
-  await startConsumer(consumer, { name, dbName: name, consumer: 'refuser', pattern: 'jobs.>', delay: 0, fail: { attempts: 2, deadLetter: 'dead.jobs' } })
-  await expect.poll(() => isLive(consumer)).toBe(true)
+  const consumer = await consumerTab(await open(), handled, 'consumer', {
+    name,
+    dbName: name,
+    consumer: 'refuser',
+    pattern: 'jobs.>',
+    delay: 0,
+    fail: { attempts: 2, deadLetter: 'dead.jobs' },
+  })
   // The dead letters go to a durable auditor in the publisher's tab.
   await publisher.evaluate((busName) => {
     const { kit } = window

@@ -56,3 +56,12 @@ export async function startBus(page: Page, name: string): Promise<string> {
 export function peersOf(page: Page): Promise<string[]> {
   return page.evaluate(() => window.ctx.peerIds())
 }
+
+/** Crashes a tab's renderer through CDP, as a real crash would (no pagehide, no goodbye); resolves when it is gone. */
+export async function crashTab(page: Page): Promise<void> {
+  const crashed = page.waitForEvent('crash')
+  const cdp = await page.context().newCDPSession(page)
+  // Not awaited: a renderer that is gone answers nothing, it only crashes.
+  void cdp.send('Page.crash').catch(() => {})
+  await crashed
+}

@@ -2,7 +2,7 @@
 // messagePort(self): postMessage reaches the worker, and wakes it after it
 // was stopped (DESIGN.md, semantics 4, 9 and 10).
 import type { CDPSession, Page } from '@playwright/test'
-import { expect, test } from './fixtures.ts'
+import { crashTab, expect, test } from './fixtures.ts'
 
 interface Info {
   by: string
@@ -76,7 +76,7 @@ test('a stopped service worker is woken by the next postMessage and still answer
   expect(status()).toContain('running')
 })
 
-test('a page that dies without a goodbye leaves its service worker\'s peers at once: the worker watches its Web Lock', async ({ open, context, name }) => {
+test('a page that dies without a goodbye leaves its service worker\'s peers at once: the worker watches its Web Lock', async ({ open, name }) => {
   const stays = await open()
   const dies = await open()
   const staysId = await withServiceWorker(stays, name)
@@ -84,11 +84,7 @@ test('a page that dies without a goodbye leaves its service worker\'s peers at o
   const peersOfWorker = (): Promise<string[]> => stays.evaluate(async () => ((await window.ctx.request('sw.peers', null)) as string[]).sort())
   await expect.poll(peersOfWorker).toEqual([staysId, diesId].sort())
 
-  const crashed = dies.waitForEvent('crash')
-  const cdp = await context.newCDPSession(dies)
-  // Not awaited: a renderer that is gone answers nothing, it only crashes.
-  void cdp.send('Page.crash').catch(() => {})
-  await crashed
+  await crashTab(dies)
   // Well before the 5 s heartbeat timeout (without the lock watch it takes about 6 s here; with it, 20–700 ms).
   await expect.poll(peersOfWorker, { timeout: 3500 }).toEqual([staysId])
 })

@@ -279,10 +279,13 @@ export class HandlerSubscriber extends Subscriber {
       .then(
         () => {
           if (this.active) this.recordDelivery()
+          this.afterHandled?.(event)
         },
-        (error: unknown) => this.recordFailure(event, error),
+        (error: unknown) => {
+          this.recordFailure(event, error)
+          this.afterHandled?.(event)
+        },
       )
-      .then(() => this.afterHandled?.(event))
     void settled.finally(settle)
   }
 }

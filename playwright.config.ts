@@ -15,11 +15,7 @@ const DEMO_PORT = PAGES_PORT + 1
 const STATIC_DEMO_PORT = PAGES_PORT + 2
 
 /** Flags Playwright passes by default that stop Chromium from throttling hidden tabs. */
-const THROTTLING_OFF_FLAGS = [
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-]
+const THROTTLING_OFF_FLAGS = ['--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows']
 
 /** Read by scripts/test.mjs for the pass/fail counts. */
 export const JSON_REPORT = process.env.CROSSBUS_E2E_JSON ?? 'test-results/e2e-report.json'

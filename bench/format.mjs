@@ -10,8 +10,7 @@ export function rate(perSecond) {
 /** Prints rows under a header: first column left-aligned, the others right-aligned. */
 export function table(header, rows) {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => String(row[column]).length)))
-  const line = (cells) =>
-    cells.map((cell, column) => (column === 0 ? String(cell).padEnd(widths[column]) : String(cell).padStart(widths[column]))).join('   ')
+  const line = (cells) => cells.map((cell, column) => (column === 0 ? String(cell).padEnd(widths[column]) : String(cell).padStart(widths[column]))).join('   ')
   console.log(line(header))
   console.log(widths.map((width) => '-'.repeat(width)).join('   '))
   for (const row of rows) console.log(line(row))

@@ -336,7 +336,9 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6
       // slower than the page publishes would otherwise drop what exceeds the default 8192 (section 5).
       for (const entry of entries) await call(sender, 'openSender', entry.name, entry.variant, 'worker', entry.name, 1, entry.count, entry.count)
       await throughputRounds(entries, 1, (entry, count, round) => call(sender, 'armWorker', entry.name, count, round, false))
-      console.log('2. page → dedicated worker throughput: crossbus over messagePort(worker)/messagePort(self) vs worker.postMessage; first publish → last delivery')
+      console.log(
+        '2. page → dedicated worker throughput: crossbus over messagePort(worker)/messagePort(self) vs worker.postMessage; first publish → last delivery',
+      )
       const ratios = throughputTable(entries, 'events/s', [
         ['raw-batch', GOALS.throughputVsRawBatch],
         ['package', GOALS.throughputVsPackage],
@@ -500,7 +502,15 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6
       )
       const crossbusRow = rows.find((row) => row.variant === 'crossbus')
       table(
-        ['variant', ...STALL_CHECKPOINTS.map((count) => `heap after ${count.toLocaleString('en')}`), 'flat?', `RSS after ${STALL_CHECKPOINTS.at(-1).toLocaleString('en')}`, 'link queued', 'sent', 'dropped'],
+        [
+          'variant',
+          ...STALL_CHECKPOINTS.map((count) => `heap after ${count.toLocaleString('en')}`),
+          'flat?',
+          `RSS after ${STALL_CHECKPOINTS.at(-1).toLocaleString('en')}`,
+          'link queued',
+          'sent',
+          'dropped',
+        ],
         rows.map((row) => {
           const first = row.checkpoints[0]
           const last = row.checkpoints.at(-1)
@@ -552,7 +562,9 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6
       }
       for (const entry of entries) entry.perSecond = median(entry.rounds.map((round) => round.perSecond))
       const of = (variant) => entries.find((entry) => entry.variant === variant)
-      console.log('6. durable writes: events committed to IndexedDB per second, in one tab; crossbus through indexedDbStore() (group commit), idb-keyval on its own store')
+      console.log(
+        '6. durable writes: events committed to IndexedDB per second, in one tab; crossbus through indexedDbStore() (group commit), idb-keyval on its own store',
+      )
       table(
         ['variant', 'events/s', 'transactions', '÷ set', '÷ setMany 100'],
         entries.map((entry) => [
@@ -566,7 +578,9 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6
       const perEvent = of('crossbus-1').perSecond / of('set').perSecond
       const batched = of('crossbus-100').perSecond / of('setMany-100').perSecond
       console.log(`   goal ≥ ${GOALS.durableVsSet}× set per event (crossbus, 1 per task): ${ratio(perEvent)} ${verdict(perEvent >= GOALS.durableVsSet)}`)
-      console.log(`   goal ≥ ${GOALS.durableVsSetMany}× setMany in batches of 100 (crossbus, 100 per task): ${ratio(batched)} ${verdict(batched >= GOALS.durableVsSetMany)}`)
+      console.log(
+        `   goal ≥ ${GOALS.durableVsSetMany}× setMany in batches of 100 (crossbus, 100 per task): ${ratio(batched)} ${verdict(batched >= GOALS.durableVsSetMany)}`,
+      )
       console.log()
       results.durable = { variants: entries, ratios: { perEvent, batched } }
     }

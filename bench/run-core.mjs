@@ -99,9 +99,7 @@ export async function runCore() {
     ]),
   )
   const keepingUp = publishCost.find((row) => row.scenario === 'keepingUp')
-  const stalledDropAll = publishCost
-    .filter((row) => row.scenario.startsWith('stalled'))
-    .every((row) => row.dropped === row.published - CAPACITY - 1)
+  const stalledDropAll = publishCost.filter((row) => row.scenario.startsWith('stalled')).every((row) => row.dropped === row.published - CAPACITY - 1)
   console.log(
     `   keeping up: dropped ${keepingUp.dropped} ${verdict(keepingUp.dropped === 0)}; ` +
       `stalled: every publish after the first ${CAPACITY + 1} dropped ${verdict(stalledDropAll)}`,
@@ -119,7 +117,12 @@ export async function runCore() {
     heap.map((row) => {
       const first = row.deltas[0].heapDeltaBytes
       const last = row.deltas[row.deltas.length - 1].heapDeltaBytes
-      return [row.overflow, ...row.deltas.map((delta) => `${(delta.heapDeltaBytes / MB).toFixed(2)} MB`), verdict(last - first <= FLAT_TOLERANCE_BYTES), row.dropped]
+      return [
+        row.overflow,
+        ...row.deltas.map((delta) => `${(delta.heapDeltaBytes / MB).toFixed(2)} MB`),
+        verdict(last - first <= FLAT_TOLERANCE_BYTES),
+        row.dropped,
+      ]
     }),
   )
 

@@ -219,7 +219,11 @@ function createCard(first: Status, selfId: string, actions: CardActions): Card {
       'div',
       { class: 'actions' },
       action('Ask', () => actions.ask(id), `request('demo.ask.${id}'): its reply handler answers`),
-      action(`Freeze ${FREEZE_MS / 1000} s`, () => actions.command(id, 'freeze'), 'a bounded busy loop in its thread: it stops reporting, granting credit and answering'),
+      action(
+        `Freeze ${FREEZE_MS / 1000} s`,
+        () => actions.command(id, 'freeze'),
+        'a bounded busy loop in its thread: it stops reporting, granting credit and answering',
+      ),
       ...(kind === 'tab' ? [closeButton] : []),
     ),
   )
@@ -283,7 +287,11 @@ function createCard(first: Status, selfId: string, actions: CardActions): Card {
         chipIds = nextChipIds
         chips.replaceChildren(
           ...status.peers.map((peer) =>
-            h('span', { class: 'chip', 'data-peer': peer, style: `--context: ${colorOf(peer)}`, title: names.kindOf(peer) ?? 'no status yet' }, names.chip(peer)),
+            h(
+              'span',
+              { class: 'chip', 'data-peer': peer, style: `--context: ${colorOf(peer)}`, title: names.kindOf(peer) ?? 'no status yet' },
+              names.chip(peer),
+            ),
           ),
         )
       }

@@ -184,13 +184,16 @@ export function startContext(options: ContextOptions): DemoContext {
     }
   })
 
-  bus.reply(askTopic(bus.id), (): Answer => ({
-    by: bus.id,
-    kind,
-    consumed: consumer.stats().delivered,
-    mode,
-    uptime: Date.now() - started,
-  }))
+  bus.reply(
+    askTopic(bus.id),
+    (): Answer => ({
+      by: bus.id,
+      kind,
+      consumed: consumer.stats().delivered,
+      mode,
+      uptime: Date.now() - started,
+    }),
+  )
 
   function status(): Status {
     return {

@@ -26,7 +26,11 @@ export function createLog(list: HTMLOListElement, limit: number): EventLog {
     add(entry) {
       const item = h(
         'li',
-        { 'data-time': String(entry.time), 'data-level': entry.level, ...(entry.from === undefined ? {} : { 'data-from': entry.from, style: `--context: ${colorOf(entry.from)}` }) },
+        {
+          'data-time': String(entry.time),
+          'data-level': entry.level,
+          ...(entry.from === undefined ? {} : { 'data-from': entry.from, style: `--context: ${colorOf(entry.from)}` }),
+        },
         h('time', {}, clockTime(entry.time)),
         h('span', { class: 'who' }, entry.who),
         h('span', { class: 'text' }, entry.text),

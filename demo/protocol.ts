@@ -109,7 +109,13 @@ export function asStatus(value: unknown): Status | undefined {
 }
 
 export function asLogLine(value: unknown): LogLine | undefined {
-  if (!isObject(value) || typeof value.time !== 'number' || typeof value.from !== 'string' || typeof value.text !== 'string' || typeof value.kind !== 'string') {
+  if (
+    !isObject(value) ||
+    typeof value.time !== 'number' ||
+    typeof value.from !== 'string' ||
+    typeof value.text !== 'string' ||
+    typeof value.kind !== 'string'
+  ) {
     return undefined
   }
   return value as unknown as LogLine

@@ -9,9 +9,7 @@ test.beforeEach(async ({ page }) => {
   pageErrors = []
   page.on('pageerror', (error) => pageErrors.push(String(error)))
   await page.goto('/e2e/pages/core.html')
-  await expect
-    .poll(() => (pageErrors.length > 0 ? pageErrors.join('\n') : page.locator('#status').textContent()))
-    .toBe('ready')
+  await expect.poll(() => (pageErrors.length > 0 ? pageErrors.join('\n') : page.locator('#status').textContent())).toBe('ready')
 })
 
 test.afterEach(() => {

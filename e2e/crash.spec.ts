@@ -4,7 +4,7 @@
 import { crashTab, expect, peersOf, startBus, test } from './fixtures.ts'
 import { PEER_TIMEOUT_MS } from '../src/link.ts'
 
-test('a crashed tab leaves the other tabs\' peers() within the peer timeout, with a peer-leave diagnostic, and gets no more events', async ({ open, name }) => {
+test("a crashed tab leaves the other tabs' peers() within the peer timeout, with a peer-leave diagnostic, and gets no more events", async ({ open, name }) => {
   const a = await open()
   const b = await open()
   const c = await open()
@@ -19,9 +19,9 @@ test('a crashed tab leaves the other tabs\' peers() within the peer timeout, wit
   const since = Date.now()
 
   // Gone from A's and C's peers without a goodbye.
-  await expect.poll(() => peersOf(a), { timeout: PEER_TIMEOUT_MS + 5000, message: 'B leaves A\'s peers' }).toEqual([cId])
+  await expect.poll(() => peersOf(a), { timeout: PEER_TIMEOUT_MS + 5000, message: "B leaves A's peers" }).toEqual([cId])
   const goneAfter = Date.now() - since
-  await expect.poll(() => peersOf(c), { timeout: PEER_TIMEOUT_MS + 5000, message: 'B leaves C\'s peers' }).toEqual([aId])
+  await expect.poll(() => peersOf(c), { timeout: PEER_TIMEOUT_MS + 5000, message: "B leaves C's peers" }).toEqual([aId])
   expect(goneAfter).toBeLessThanOrEqual(PEER_TIMEOUT_MS + 2000)
   const seen = JSON.stringify(await a.evaluate(() => window.ctx.diagnostics))
   const leaves = await a.evaluate(() => window.ctx.diagnosticsOf('peer-leave'))
@@ -50,8 +50,8 @@ test('a tab watches the Web Lock of a tab opened after it, so a newer tab busy f
   // The older tab waits on the newer one's lock (its hello may have overtaken the lock request: it looks again).
   const watching = (page: typeof older, id: string) =>
     page.evaluate(async (lock) => ((await navigator.locks.query()).pending ?? []).some((request) => request.name === lock), `crossbus:${name}:${id}`)
-  await expect.poll(() => watching(older, newerId), { message: 'the older tab watches the newer tab\'s lock' }).toBe(true)
-  await expect.poll(() => watching(newer, olderId), { message: 'the newer tab watches the older tab\'s lock' }).toBe(true)
+  await expect.poll(() => watching(older, newerId), { message: "the older tab watches the newer tab's lock" }).toBe(true)
+  await expect.poll(() => watching(newer, olderId), { message: "the newer tab watches the older tab's lock" }).toBe(true)
 
   // Busy past the peer timeout (a bounded loop): silent, but alive, and its lock says so.
   await newer.evaluate((ms) => {

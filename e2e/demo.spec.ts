@@ -151,7 +151,13 @@ async function expectOwnCardIsStats(page: Page): Promise<void> {
               stats: {
                 counters: Object.fromEntries(counters.map((name) => [name, stats[name]])),
                 peers: stats.peers,
-                subscriptions: stats.subscriptions.map(({ pattern, queued, capacity, delivered, dropped }) => ({ pattern, queued, capacity, delivered, dropped })),
+                subscriptions: stats.subscriptions.map(({ pattern, queued, capacity, delivered, dropped }) => ({
+                  pattern,
+                  queued,
+                  capacity,
+                  delivered,
+                  dropped,
+                })),
                 links: stats.transports.map(({ queued, capacity, sent, received, dropped, peers }) => ({ queued, capacity, sent, received, dropped, peers })),
               },
             })
@@ -187,7 +193,9 @@ test('the room shows this tab, its dedicated worker, the shared worker and the s
   await expect(card(page, id).locator('[data-field="title"]')).toHaveText('this tab')
 
   // Each of the three workers is this tab's peer, shown on its card.
-  const workers = await page.locator('.card:not([data-self])').evaluateAll((cards) => cards.map((element) => (element as HTMLElement).dataset.context as string))
+  const workers = await page
+    .locator('.card:not([data-self])')
+    .evaluateAll((cards) => cards.map((element) => (element as HTMLElement).dataset.context as string))
   expect(workers).toHaveLength(3)
   await expect(card(page, id).locator('[data-field="peers"]')).toHaveText('3')
   for (const worker of workers) {
@@ -316,7 +324,10 @@ test('a tab opened later starts from the retained note, and draws every card fro
   await screenshot(later, 'later-tab')
 })
 
-test('durable events: a consumer tab closed while it works hands over to a waiting one, which replays what the first had not acknowledged', async ({ openDemo, context }) => {
+test('durable events: a consumer tab closed while it works hands over to a waiting one, which replays what the first had not acknowledged', async ({
+  openDemo,
+  context,
+}) => {
   const page = await openDemo()
   const openConsumer = async (state: 'live' | 'standby'): Promise<Page> => {
     const [opened] = await Promise.all([context.waitForEvent('page'), page.getByRole('button', { name: 'Open a durable consumer tab' }).click()])
@@ -325,9 +336,11 @@ test('durable events: a consumer tab closed while it works hands over to a waiti
     return opened
   }
   const numbers = async (consumerTab: Page): Promise<{ n: number; redelivered: boolean }[]> =>
-    (await consumerTab.locator('#durable-events li').evaluateAll((items) => items.map((item) => ({ text: item.textContent ?? '', redelivered: item.getAttribute('data-redelivered') === 'true' })))).map(
-      ({ text, redelivered }) => ({ n: Number(/#(\d+)/.exec(text)?.[1]), redelivered }),
-    )
+    (
+      await consumerTab
+        .locator('#durable-events li')
+        .evaluateAll((items) => items.map((item) => ({ text: item.textContent ?? '', redelivered: item.getAttribute('data-redelivered') === 'true' })))
+    ).map(({ text, redelivered }) => ({ n: Number(/#(\d+)/.exec(text)?.[1]), redelivered }))
 
   const first = await openConsumer('live')
   // One live consumer per name: a second tab waits its turn, and says so.

@@ -58,7 +58,10 @@ function tally(all: readonly string[], handled: readonly Handled[]): { missing: 
   return { missing: all.filter((id) => !seen.has(id)), duplicates: handled.length - seen.size }
 }
 
-test('2,000 durable events: a slow durable consumer crashed mid-stream and reopened handles every one at least once, duplicates within one batch', async ({ open, name }) => {
+test('2,000 durable events: a slow durable consumer crashed mid-stream and reopened handles every one at least once, duplicates within one batch', async ({
+  open,
+  name,
+}) => {
   test.setTimeout(90_000)
   const handled: Handled[] = []
   const consumerOptions = { name, dbName: name, consumer: 'worker', pattern: 'jobs.>', delay: 2, capacity: BATCH }
@@ -76,7 +79,12 @@ test('2,000 durable events: a slow durable consumer crashed mid-stream and reope
   expect(ids).toHaveLength(2000)
   await expect.poll(() => tally(ids, handled).missing.length, { timeout: 60_000, message: 'every published event handled' }).toBe(0)
   const { duplicates } = tally(ids, handled)
-  test.info().annotations.push({ type: 'durable crash', description: `${atCrash} handled before the crash, ${duplicates} handled twice, ${handled.length} handled in all` })
+  test
+    .info()
+    .annotations.push({
+      type: 'durable crash',
+      description: `${atCrash} handled before the crash, ${duplicates} handled twice, ${handled.length} handled in all`,
+    })
   expect(atCrash).toBeLessThan(2000)
   expect(duplicates).toBeLessThanOrEqual(BATCH)
 })

@@ -50,7 +50,7 @@ async function linked(page: Page, name: string): Promise<{ frame: Frame; parentI
   return { frame, parentId, frameId }
 }
 
-test('a cross-origin iframe and its parent exchange events both ways and answer each other\'s requests', async ({ open, name }) => {
+test("a cross-origin iframe and its parent exchange events both ways and answer each other's requests", async ({ open, name }) => {
   const page = await open()
   const { frame, parentId, frameId } = await linked(page, name)
 
@@ -71,7 +71,10 @@ test('a cross-origin iframe and its parent exchange events both ways and answer 
   for (const context of [page, frame]) expect(await context.evaluate(() => window.ctx.bus.stats().rejected)).toBe(0)
 })
 
-test('crossbus frames posted by an iframe of an origin that is not allowed are refused and reported; the allowed link keeps working', async ({ open, name }) => {
+test('crossbus frames posted by an iframe of an origin that is not allowed are refused and reported; the allowed link keeps working', async ({
+  open,
+  name,
+}) => {
   const page = await open()
   const { frame } = await linked(page, name)
   await page.evaluate(() => void window.ctx.record('up.*'))

@@ -44,9 +44,7 @@ test('a request from the page is answered by its service worker; events cross bo
   // Page → service worker: a burst larger than the first credit grant of a point link.
   await page.evaluate(() => window.ctx.wanted('page.burst'))
   const sent = await page.evaluate(() => window.ctx.publish('page.burst', 10_000))
-  await expect
-    .poll(async () => ((await page.evaluate(() => window.ctx.request('sw.info', null))) as Info).received, { timeout: 10_000 })
-    .toBe(10_000)
+  await expect.poll(async () => ((await page.evaluate(() => window.ctx.request('sw.info', null))) as Info).received, { timeout: 10_000 }).toBe(10_000)
   expect(await page.evaluate(() => window.ctx.request('sw.events', null))).toEqual(sent)
 
   // Service worker → page.
@@ -76,7 +74,7 @@ test('a stopped service worker is woken by the next postMessage and still answer
   expect(status()).toContain('running')
 })
 
-test('a page that dies without a goodbye leaves its service worker\'s peers at once: the worker watches its Web Lock', async ({ open, name }) => {
+test("a page that dies without a goodbye leaves its service worker's peers at once: the worker watches its Web Lock", async ({ open, name }) => {
   const stays = await open()
   const dies = await open()
   const staysId = await withServiceWorker(stays, name)

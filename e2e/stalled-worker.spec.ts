@@ -8,7 +8,7 @@ import type { Seen } from './pages/kit.ts'
 const EVENTS = 50_000
 const BLOCK_MS = 3000
 
-test('a blocked worker fills only its own link\'s bounded queue; a tab and local subscribers still receive all 50,000 events', async ({ open, name }) => {
+test("a blocked worker fills only its own link's bounded queue; a tab and local subscribers still receive all 50,000 events", async ({ open, name }) => {
   const a = await open()
   const b = await open()
   await startBus(b, name)
@@ -61,7 +61,10 @@ test('a blocked worker fills only its own link\'s bounded queue; a tab and local
   })
 
   // Everyone else got everything, in order, while the worker was still blocked.
-  const complete = (seen: Seen[]): { count: number; inOrder: boolean } => ({ count: seen.length, inOrder: seen.every((event, index) => (event.data as { n: number }).n === index) })
+  const complete = (seen: Seen[]): { count: number; inOrder: boolean } => ({
+    count: seen.length,
+    inOrder: seen.every((event, index) => (event.data as { n: number }).n === index),
+  })
   await expect.poll(() => b.evaluate(() => window.ctx.count('load.>')), { timeout: 10_000 }).toBe(EVENTS)
   expect(
     await b.evaluate(() => {

@@ -68,9 +68,9 @@ test('nothing is posted while no tab is interested; once a tab subscribes, event
   await c.evaluate(() => void window.ctx.record('nobody.listens'))
   await a!.evaluate(() => window.ctx.wanted('nobody.listens'))
   await a!.evaluate(() => window.ctx.publish('nobody.listens', 10))
-  await expect.poll(() => c.evaluate(() => window.ctx.events('nobody.listens').map((event) => (event.data as { n: number }).n))).toEqual([
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-  ])
+  await expect
+    .poll(() => c.evaluate(() => window.ctx.events('nobody.listens').map((event) => (event.data as { n: number }).n)))
+    .toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
   expect(await a!.evaluate(() => window.ctx.bus.stats().transports[0]!.sent)).toBeGreaterThanOrEqual(10)
   expect(await b.evaluate(() => window.ctx.count('other.topic'))).toBe(0)
 })
@@ -138,7 +138,7 @@ test('peers(): each of three tabs sees the other two', async ({ open, name }) =>
   }
 })
 
-test('a tab closed with page.close() says goodbye: it leaves the others\' peers() at once, not after the peer timeout', async ({ open, name }) => {
+test("a tab closed with page.close() says goodbye: it leaves the others' peers() at once, not after the peer timeout", async ({ open, name }) => {
   const { pages, ids } = await tabs(open, name, 3)
   const [a, b, c] = pages as [Page, Page, Page]
   for (const [index, page] of pages.entries()) await expect.poll(() => peersOf(page)).toEqual(ids.filter((_, other) => other !== index).sort())

@@ -59,7 +59,7 @@ test('tab ↔ dedicated worker: events cross both ways in order, and the worker 
   expect(stats.rejected).toBe(0)
 })
 
-test('relay: tab B (BroadcastChannel) and tab A\'s dedicated worker reach each other through A, exactly once, FIFO per source', async ({ open, name }) => {
+test("relay: tab B (BroadcastChannel) and tab A's dedicated worker reach each other through A, exactly once, FIFO per source", async ({ open, name }) => {
   const a = await open()
   const b = await open()
   const { pageId: aId, workerId } = await withWorker(a, name, true)
@@ -85,15 +85,20 @@ test('relay: tab B (BroadcastChannel) and tab A\'s dedicated worker reach each o
 
   // The worker got B's events once each, in B's order; B got the worker's, in the worker's order.
   await expect
-    .poll(async () => (await a.evaluate(() => window.state.worker.call<Seen[]>({ op: 'events', key: 'relay.>' }))).filter((event) => event.source === bId).length, {
-      timeout: 10_000,
-    })
+    .poll(
+      async () => (await a.evaluate(() => window.state.worker.call<Seen[]>({ op: 'events', key: 'relay.>' }))).filter((event) => event.source === bId).length,
+      {
+        timeout: 10_000,
+      },
+    )
     .toBe(2001)
   const worker = await a.evaluate(() => window.state.worker.call<Seen[]>({ op: 'events', key: 'relay.>' }))
   expect(worker.filter((event) => event.source === bId).map((event) => event.id)).toEqual(fromB)
   expect(worker.filter((event) => event.source === workerId).map((event) => event.id)).toEqual(fromWorker) // its own, locally
 
-  await expect.poll(() => b.evaluate(() => window.ctx.events('relay.>').filter((event) => event.source !== window.ctx.id).length), { timeout: 10_000 }).toBe(2001)
+  await expect
+    .poll(() => b.evaluate(() => window.ctx.events('relay.>').filter((event) => event.source !== window.ctx.id).length), { timeout: 10_000 })
+    .toBe(2001)
   const inB = await b.evaluate(() => window.ctx.events('relay.>'))
   expect(inB.filter((event) => event.source === workerId).map((event) => event.id)).toEqual(fromWorker)
   expect(inB.filter((event) => event.source === bId).map((event) => event.id)).toEqual(fromB) // its own, locally

@@ -30,7 +30,10 @@ for (const [name, { file, limit }] of Object.entries(LIMITS)) {
     },
   })
   const chunks = (Array.isArray(output) ? output : [output]).flatMap((result) => result.output)
-  const code = chunks.filter((chunk) => chunk.type === 'chunk').map((chunk) => chunk.code).join('\n')
+  const code = chunks
+    .filter((chunk) => chunk.type === 'chunk')
+    .map((chunk) => chunk.code)
+    .join('\n')
   const minified = Buffer.byteLength(code)
   const gzipped = gzipSync(code, { level: 9 }).length
   results.push({ name, minified, gzipped, limit })
@@ -41,7 +44,9 @@ if (process.argv.includes('--json')) {
 } else {
   for (const { name, minified, gzipped, limit } of results) {
     const verdict = gzipped <= limit ? 'ok' : 'OVER LIMIT'
-    console.log(`${name}: ${(minified / 1024).toFixed(2)} kB min, ${(gzipped / 1024).toFixed(2)} kB min+gzip (limit ${(limit / 1024).toFixed(2)} kB) ${verdict}`)
+    console.log(
+      `${name}: ${(minified / 1024).toFixed(2)} kB min, ${(gzipped / 1024).toFixed(2)} kB min+gzip (limit ${(limit / 1024).toFixed(2)} kB) ${verdict}`,
+    )
   }
 }
 process.exitCode = results.every((result) => result.gzipped <= result.limit) ? 0 : 1

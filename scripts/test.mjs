@@ -166,10 +166,11 @@ for (const [project, flags] of Object.entries(typechecks)) {
 
 rmSync(reports, { recursive: true, force: true })
 
-const total = suites.reduce(
-  (sum, suite) => ({ passed: sum.passed + suite.passed, failed: sum.failed + suite.failed, skipped: sum.skipped + suite.skipped }),
-  { passed: 0, failed: 0, skipped: 0 },
-)
+const total = suites.reduce((sum, suite) => ({ passed: sum.passed + suite.passed, failed: sum.failed + suite.failed, skipped: sum.skipped + suite.skipped }), {
+  passed: 0,
+  failed: 0,
+  skipped: 0,
+})
 console.log('')
 for (const suite of suites) {
   console.log(`  ${suite.label}: ${suite.passed} passed, ${suite.failed} failed${suite.skipped > 0 ? `, ${suite.skipped} skipped` : ''}`)

@@ -54,8 +54,7 @@ const CLOCK_READS_SHARED = 128
 const RESOLVED: Promise<void> = Promise.resolve()
 
 const disposeSymbol: typeof Symbol.dispose = Symbol.dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose)
-const asyncDisposeSymbol: typeof Symbol.asyncDispose =
-  Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose)
+const asyncDisposeSymbol: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose)
 
 function checkCapacity(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback
@@ -474,7 +473,8 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     const durable = subscribeOptions?.durable
     if (durable === undefined) return undefined
     if (durableLog === undefined) throw new CrossbusError('NO_STORE', `durable subscription ${quote(String(durable))} needs a store: pass createBus({ store })`)
-    if (typeof durable !== 'string' || durable.length === 0) throw new TypeError(`crossbus: durable must be a non-empty consumer name, got ${quote(String(durable))}`)
+    if (typeof durable !== 'string' || durable.length === 0)
+      throw new TypeError(`crossbus: durable must be a non-empty consumer name, got ${quote(String(durable))}`)
     if (subscribeOptions?.local === true) {
       throw new TypeError(`crossbus: durable subscription ${quote(durable)} cannot be local: a replay comes from contexts that are gone`)
     }
@@ -615,7 +615,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
       let cleanup = (): void => {}
       const closeSignal = closeController.signal
       const finish =
-        <V,>(settle: (value: V) => void) =>
+        <V>(settle: (value: V) => void) =>
         (value: V): void => {
           if (settled) return
           settled = true

@@ -18,7 +18,11 @@ test('cloneError agrees with structuredClone on any value', () => {
     fc.constant(() => 1),
     fc.record({ f: fc.func(fc.integer()) }),
     fc.constant({ s: Symbol('x') }),
-    fc.constant(new (class Point { x = 1 })()),
+    fc.constant(
+      new (class Point {
+        x = 1
+      })(),
+    ),
   )
   fc.assert(
     fc.property(values, (value) => {

@@ -17,10 +17,7 @@ export interface Drainable {
 /** Longest stretch of handler calls in one task before yielding to the page. */
 export const SLICE_MS = 8
 
-const clock: () => number =
-  typeof performance === 'object' && typeof performance.now === 'function'
-    ? () => performance.now()
-    : () => Date.now()
+const clock: () => number = typeof performance === 'object' && typeof performance.now === 'function' ? () => performance.now() : () => Date.now()
 
 /** Current time for slice deadlines. */
 export const now: () => number = clock

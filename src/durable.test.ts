@@ -139,10 +139,14 @@ describe.each(logs)('durable log on %s', (_name, newLog) => {
     const { store } = newLog()
     const bus = localBus({ store })
     const seen = recorder()
-    bus.subscribe('ticks', async (event) => {
-      seen.handler(event)
-      await Promise.resolve()
-    }, { durable: 'slow', capacity: 8 })
+    bus.subscribe(
+      'ticks',
+      async (event) => {
+        seen.handler(event)
+        await Promise.resolve()
+      },
+      { durable: 'slow', capacity: 8 },
+    )
     const receipts = Array.from({ length: 500 }, (_, index) => bus.publish('ticks', index, { durable: true }))
     await seen.until(500)
     expect(seqs(seen.events)).toEqual(Array.from({ length: 500 }, (_, index) => index))
@@ -157,10 +161,14 @@ describe.each(logs)('durable log on %s', (_name, newLog) => {
     const bus = localBus({ store, onDiagnostic })
     const gate = deferred()
     const seen: unknown[] = []
-    bus.subscribe('mixed', async (event) => {
-      await gate.promise
-      seen.push(event.data)
-    }, { durable: 'mixer', capacity: 4, overflow: 'drop-oldest' })
+    bus.subscribe(
+      'mixed',
+      async (event) => {
+        await gate.promise
+        seen.push(event.data)
+      },
+      { durable: 'mixer', capacity: 4, overflow: 'drop-oldest' },
+    )
     for (let index = 0; index < 6; index++) bus.publish('mixed', `stored-${index}`, { durable: true })
     await vi.waitFor(() => expect(bus.stats().subscriptions[0]?.queued).toBe(3))
     // The queue holds stored-1..3 (stored-0 is running); six live events push everything out.
@@ -210,7 +218,10 @@ describe.each(logs)('durable log on %s', (_name, newLog) => {
     const failed = recorder()
     bus.subscribe('payments.failed', failed.handler, { durable: 'auditor' })
     const [letter] = await failed.until(1)
-    expect(letter).toMatchObject({ data: 'bad', headers: { 'x-crossbus-topic': 'payments.charge', 'x-crossbus-error': 'card declined', 'x-crossbus-attempts': '2' } })
+    expect(letter).toMatchObject({
+      data: 'bad',
+      headers: { 'x-crossbus-topic': 'payments.charge', 'x-crossbus-error': 'card declined', 'x-crossbus-attempts': '2' },
+    })
     await vi.waitFor(async () => expect((await log.open().register('auditor', 'payments.failed')).cursor).toBe(3))
     expect(await log.store.compact()).toMatchObject({ deleted: 3 })
     expect(await log.store.read(0, 10)).toEqual([])

@@ -330,7 +330,8 @@ export class DurableConsumer {
           const found = await this.#retrying(() => this.#log.store.read(refetch - 1, 1))
           if (found === undefined) return
           const stored = found[0]
-          if (stored?.position !== refetch) this.#onPosition(refetch) // evicted from the log meanwhile (reported there)
+          if (stored?.position !== refetch)
+            this.#onPosition(refetch) // evicted from the log meanwhile (reported there)
           else if (!this.#offer(stored)) {
             // Live events took the room meanwhile: later.
             this.#refetch.unshift(refetch)

@@ -123,11 +123,7 @@ const sameRoutes = (a: readonly RouteRecord[] | undefined, b: readonly RouteReco
   a.length === b.length &&
   a.every((record, index) => {
     const other = b[index] as RouteRecord
-    return (
-      record.id === other.id &&
-      record.patterns.join('\n') === other.patterns.join('\n') &&
-      record.replies.join('\n') === other.replies.join('\n')
-    )
+    return record.id === other.id && record.patterns.join('\n') === other.patterns.join('\n') && record.replies.join('\n') === other.replies.join('\n')
   })
 
 /**

@@ -65,7 +65,11 @@ function severable(transport: Transport): Transport & { posts: unknown[]; sever(
   }
 }
 
-const ids = (target: Bus): string[] => target.peers().map((peer) => peer.id).sort()
+const ids = (target: Bus): string[] =>
+  target
+    .peers()
+    .map((peer) => peer.id)
+    .sort()
 
 describe('relay and de-duplication', () => {
   test('a context relays between its links; in a cycle of links every event still arrives once, in order', async () => {
@@ -210,9 +214,13 @@ describe('flow control and batching', () => {
     const peer = manualPeer(name, ['x'])
     const a = bus(name, [peer.transport])
     const local: number[] = []
-    a.subscribe('x', (event) => {
-      local.push(event.data as number)
-    }, { capacity: 10_000 })
+    a.subscribe(
+      'x',
+      (event) => {
+        local.push(event.data as number)
+      },
+      { capacity: 10_000 },
+    )
     await vi.waitFor(() => expect(a.peers()).toHaveLength(1), { interval: 5 })
     for (let index = 0; index < 10_000; index++) a.publish('x', index)
     // flush() waits for credit: still pending while the receiver grants none.
@@ -220,7 +228,10 @@ describe('flow control and batching', () => {
     void a.flush().then(() => {
       flushed = true
     })
-    await vi.waitFor(() => expect(a.stats().transports[0]).toMatchObject({ sent: INITIAL_CREDIT, queued: 100, capacity: 100, dropped: 10_000 - INITIAL_CREDIT - 100 }), { interval: 5 })
+    await vi.waitFor(
+      () => expect(a.stats().transports[0]).toMatchObject({ sent: INITIAL_CREDIT, queued: 100, capacity: 100, dropped: 10_000 - INITIAL_CREDIT - 100 }),
+      { interval: 5 },
+    )
     await vi.waitFor(() => expect(local).toHaveLength(10_000), { interval: 5 })
     await vi.waitFor(() => expect(eventsIn(peer.frames)).toBe(INITIAL_CREDIT), { interval: 5 })
     // Credit arrives: the queued events go, oldest first.
@@ -238,9 +249,13 @@ describe('flow control and batching', () => {
     const sender = bus(name, [messagePort(port1, { capacity: 1000 })])
     const receiver = bus(name, [messagePort(port2)])
     const got: number[] = []
-    receiver.subscribe('paced', (event) => {
-      got.push(event.data as number)
-    }, { capacity: 50_000 })
+    receiver.subscribe(
+      'paced',
+      (event) => {
+        got.push(event.data as number)
+      },
+      { capacity: 50_000 },
+    )
     await vi.waitFor(() => expect(sender.publish('paced', -1).queued).toBe(1), { interval: 5 })
     for (let burst = 0; burst < 20; burst++) {
       for (let index = 0; index < 1000; index++) sender.publish('paced', burst * 1000 + index)
@@ -445,7 +460,9 @@ describe('strangers', () => {
       () => {
         const replies = frames
           .filter((frame) => frame.kind === 'events')
-          .flatMap((frame) => (frame.data as unknown[]).map((data, index) => ({ topic: (frame.topics as string[])[(frame.topic as Uint32Array)[index] as number], data })))
+          .flatMap((frame) =>
+            (frame.data as unknown[]).map((data, index) => ({ topic: (frame.topics as string[])[(frame.topic as Uint32Array)[index] as number], data })),
+          )
         expect(replies).toEqual([expect.objectContaining({ topic: '$reply.page.1', data: 'hello page' })])
       },
       { interval: 5 },
@@ -524,7 +541,13 @@ describe('throttled peers', () => {
     const { port1, port2 } = new MessageChannel()
     let version = 1
     const helloFromH = (): void =>
-      port2.postMessage({ crossbus: WIRE_VERSION, bus: name, from: 'hidden', kind: 'hello', routes: [{ id: 'hidden', version: version++, patterns: ['h'], replies: [] }] })
+      port2.postMessage({
+        crossbus: WIRE_VERSION,
+        bus: name,
+        from: 'hidden',
+        kind: 'hello',
+        routes: [{ id: 'hidden', version: version++, patterns: ['h'], replies: [] }],
+      })
     port2.onmessage = (event) => {
       const frame = event.data as { kind: string; ask?: boolean }
       if (frame.kind === 'hello' && frame.ask === true) helloFromH()

@@ -195,7 +195,12 @@ export class Network implements LinkHost {
       if (answers !== undefined ? !this.#host.answered(answers, event) : !this.#host.deliver(event, retainedAt?.has(index) === true)) {
         link.rejected++
         this.#host.count('rejected')
-        this.#host.report({ type: 'bad-frame', transport: link.name, topic: eventTopic, message: `crossbus: ${link.name} refused an event with an invalid topic` })
+        this.#host.report({
+          type: 'bad-frame',
+          transport: link.name,
+          topic: eventTopic,
+          message: `crossbus: ${link.name} refused an event with an invalid topic`,
+        })
         continue
       }
       if (answers !== undefined) continue
@@ -312,20 +317,31 @@ export class Network implements LinkHost {
    * retained, so a restored page starts from the current state.
    */
   #listenToPage(): void {
-    const page = globalThis as { addEventListener?: (type: string, listener: (event: { persisted?: boolean }) => void, options: { signal: AbortSignal }) => void; document?: unknown }
+    const page = globalThis as {
+      addEventListener?: (type: string, listener: (event: { persisted?: boolean }) => void, options: { signal: AbortSignal }) => void
+      document?: unknown
+    }
     if (typeof page.addEventListener !== 'function' || page.document === undefined) return
     const signal = this.#closed.signal
-    page.addEventListener('pagehide', () => {
-      for (const link of this.links) link.leave()
-      // A held Web Lock keeps a page out of the back/forward cache: let it go while hidden.
-      this.#lock?.abort()
-      this.#lock = undefined
-    }, { signal })
-    page.addEventListener('pageshow', (event) => {
-      if (event.persisted !== true) return
-      this.#holdLock()
-      for (const link of this.links) link.rejoin()
-    }, { signal })
+    page.addEventListener(
+      'pagehide',
+      () => {
+        for (const link of this.links) link.leave()
+        // A held Web Lock keeps a page out of the back/forward cache: let it go while hidden.
+        this.#lock?.abort()
+        this.#lock = undefined
+      },
+      { signal },
+    )
+    page.addEventListener(
+      'pageshow',
+      (event) => {
+        if (event.persisted !== true) return
+        this.#holdLock()
+        for (const link of this.links) link.rejoin()
+      },
+      { signal },
+    )
   }
 
   /**
@@ -433,4 +449,3 @@ export class Network implements LinkHost {
     return false
   }
 }
-

@@ -46,11 +46,15 @@ export type TopicOf<E> = Untyped<E> extends true ? string : Extract<keyof E, str
 
 /** Does NATS-style pattern P match topic K? Evaluated by the compiler. */
 export type PatternMatches<P extends string, K extends string, First extends boolean = true> = P extends '>'
-  ? Reserved<K, First> extends true ? false : true
+  ? Reserved<K, First> extends true
+    ? false
+    : true
   : P extends `${infer Head}.${infer Rest}`
     ? K extends `${infer TopicHead}.${infer TopicRest}`
       ? Head extends '*'
-        ? Reserved<TopicHead, First> extends true ? false : PatternMatches<Rest, TopicRest, false>
+        ? Reserved<TopicHead, First> extends true
+          ? false
+          : PatternMatches<Rest, TopicRest, false>
         : Head extends TopicHead
           ? PatternMatches<Rest, TopicRest, false>
           : false
@@ -58,7 +62,9 @@ export type PatternMatches<P extends string, K extends string, First extends boo
     : K extends `${string}.${string}`
       ? false
       : P extends '*'
-        ? Reserved<K, First> extends true ? false : true
+        ? Reserved<K, First> extends true
+          ? false
+          : true
         : P extends K
           ? true
           : false
@@ -72,16 +78,11 @@ export type MatchingTopics<E, P extends string> = {
 }[Extract<keyof E, string>]
 
 /** The event type a subscriber of P receives: a union discriminated by `topic`. */
-export type EventFor<E, P extends string> = Untyped<E> extends true
-  ? BusEvent<unknown>
-  : { [K in MatchingTopics<E, P>]: BusEvent<E[K], K> }[MatchingTopics<E, P>]
+export type EventFor<E, P extends string> =
+  Untyped<E> extends true ? BusEvent<unknown> : { [K in MatchingTopics<E, P>]: BusEvent<E[K], K> }[MatchingTopics<E, P>]
 
 /** P itself when it matches some topic of E (always, on the untyped bus); otherwise never, a compile error. */
-export type PatternOf<E, P extends string> = Untyped<E> extends true
-  ? P
-  : [MatchingTopics<E, P>] extends [never]
-    ? never
-    : P
+export type PatternOf<E, P extends string> = Untyped<E> extends true ? P : [MatchingTopics<E, P>] extends [never] ? never : P
 
 /**
  * A callback taking an event. Declared as a method so its parameter is checked
@@ -290,16 +291,8 @@ export interface Bus<E extends EventMap = EventMap> {
   readonly id: string
   /** Never blocks, never awaits, never delivers inside the call. */
   publish<K extends TopicOf<E>>(topic: K, data: E[K], options?: PublishOptions): Receipt
-  subscribe<P extends string>(
-    pattern: PatternOf<E, P>,
-    handler: EventCallback<EventFor<E, P>, void | Promise<void>>,
-    options?: SubscribeOptions,
-  ): Subscription
-  process<P extends string>(
-    pattern: PatternOf<E, P>,
-    handler: ProcessCallback<EventFor<E, P>>,
-    options?: ProcessOptions,
-  ): Subscription
+  subscribe<P extends string>(pattern: PatternOf<E, P>, handler: EventCallback<EventFor<E, P>, void | Promise<void>>, options?: SubscribeOptions): Subscription
+  process<P extends string>(pattern: PatternOf<E, P>, handler: ProcessCallback<EventFor<E, P>>, options?: ProcessOptions): Subscription
   /** An async iterator over matching events, bounded like any subscription; ends when its signal aborts or the bus closes. */
   stream<P extends string>(pattern: PatternOf<E, P>, options?: SubscribeOptions): AsyncIterableIterator<EventFor<E, P>>
   /** The next matching event. */
@@ -307,11 +300,7 @@ export interface Bus<E extends EventMap = EventMap> {
   /** Publishes `data` to `topic` and resolves with the first reply's data. */
   request<K extends TopicOf<E>>(topic: K, data: E[K], options?: RequestOptions): Promise<unknown>
   /** Answers requests: the handler's return value is the reply. */
-  reply<P extends string>(
-    pattern: PatternOf<E, P>,
-    handler: EventCallback<EventFor<E, P>, unknown>,
-    options?: SubscribeOptions,
-  ): Subscription
+  reply<P extends string>(pattern: PatternOf<E, P>, handler: EventCallback<EventFor<E, P>, unknown>, options?: SubscribeOptions): Subscription
   peers(): PeerInfo[]
   stats(): BusStats
   /** Resolves when everything published so far is handed to transports and persisted. */

@@ -120,7 +120,8 @@ function isEvents(message: Record<string, unknown>): boolean {
   if (!isNumberColumn(seq, count, Float64Array)) return false
   for (let index = 0; index < count; index++) if (!isCount(seq[index])) return false
   if (!isNumberColumn(time, count, Float64Array)) return false
-  if (headers !== undefined && !(Array.isArray(headers) && headers.length === count && headers.every((entry) => entry === null || isHeaders(entry)))) return false
+  if (headers !== undefined && !(Array.isArray(headers) && headers.length === count && headers.every((entry) => entry === null || isHeaders(entry))))
+    return false
   return isIndexList(retained, count) && isIndexList(durable, count)
 }
 
@@ -165,7 +166,14 @@ const TYPED_COLUMNS_FROM = 32
 
 /** Encodes events as the columns of an events frame (without the envelope fields). */
 export function encodeEvents(
-  events: readonly { readonly source: string; readonly seq: number; readonly topic: string; readonly time: number; readonly data: unknown; readonly headers: Readonly<Record<string, string>> }[],
+  events: readonly {
+    readonly source: string
+    readonly seq: number
+    readonly topic: string
+    readonly time: number
+    readonly data: unknown
+    readonly headers: Readonly<Record<string, string>>
+  }[],
   isRetained: (index: number) => boolean,
   isDurable: (index: number) => boolean = () => false,
 ): Omit<EventsFrame, 'crossbus' | 'bus' | 'from' | 'to' | 'answers'> {

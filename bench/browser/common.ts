@@ -130,8 +130,7 @@ export function listen(variant: Variant, wire: Wire, name: string, sink: Sink, c
     channel.onmessage = (tick) => sink.hit(tick)
     return { stats: () => ({ count: sink.count }), close: () => void channel.close() }
   }
-  const port: { onmessage: ((event: MessageEvent) => void) | null } =
-    wire === 'tab' ? new BroadcastChannel(name) : workerScope()
+  const port: { onmessage: ((event: MessageEvent) => void) | null } = wire === 'tab' ? new BroadcastChannel(name) : workerScope()
   port.onmessage =
     variant === 'raw'
       ? (event) => sink.hit(event.data as Tick)

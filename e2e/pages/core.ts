@@ -91,15 +91,19 @@ const api = {
       { capacity: 2 * count },
     )
     const asyncDone = new Promise<void>((resolve) => {
-      bus.subscribe('order.a', async (event: BusEvent<number>) => {
-        note()
-        inFlight++
-        asyncMaxInFlight = Math.max(asyncMaxInFlight, inFlight)
-        await nextTask()
-        asyncOrder.push(event.data)
-        inFlight--
-        if (asyncOrder.length === count) resolve()
-      }, { capacity: count })
+      bus.subscribe(
+        'order.a',
+        async (event: BusEvent<number>) => {
+          note()
+          inFlight++
+          asyncMaxInFlight = Math.max(asyncMaxInFlight, inFlight)
+          await nextTask()
+          asyncOrder.push(event.data)
+          inFlight--
+          if (asyncOrder.length === count) resolve()
+        },
+        { capacity: count },
+      )
     })
     for (let n = 0; n < count; n++) {
       insidePublish = true
@@ -148,8 +152,7 @@ const api = {
       },
       { capacity: firstBurst + secondBurst },
     )
-    const received = (total: number): Promise<void> =>
-      healthyReceived.length >= total ? Promise.resolve() : new Promise<void>((resolve) => (wake = resolve))
+    const received = (total: number): Promise<void> => (healthyReceived.length >= total ? Promise.resolve() : new Promise<void>((resolve) => (wake = resolve)))
 
     let receiptDropped = 0
     for (let n = 0; n < firstBurst; n++) receiptDropped += bus.publish('load.x', n).dropped

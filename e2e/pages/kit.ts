@@ -315,7 +315,9 @@ export function startDurableConsumer(options: DurableOptions): Ctx {
     {
       durable: options.consumer,
       capacity: options.capacity ?? 64,
-      ...(options.fail === undefined ? {} : { retry: { attempts: options.fail.attempts, initialDelay: 5, jitter: false }, deadLetter: options.fail.deadLetter }),
+      ...(options.fail === undefined
+        ? {}
+        : { retry: { attempts: options.fail.attempts, initialDelay: 5, jitter: false }, deadLetter: options.fail.deadLetter }),
     },
   )
   return ctx

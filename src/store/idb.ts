@@ -65,7 +65,12 @@ function openStore(dbName: string, timeout: number, forget: () => void): UseStor
     const timer = setTimeout(() => {
       late = true
       forget()
-      reject(new CrossbusError('STORAGE_UNAVAILABLE', `IndexedDB database ${JSON.stringify(dbName)} did not open within ${timeout} ms: another connection blocks it (a version change or a deletion)`))
+      reject(
+        new CrossbusError(
+          'STORAGE_UNAVAILABLE',
+          `IndexedDB database ${JSON.stringify(dbName)} did not open within ${timeout} ms: another connection blocks it (a version change or a deletion)`,
+        ),
+      )
     }, timeout)
     promisifyRequest(request).then(
       (db) => {

@@ -244,10 +244,7 @@ interface ClientLike {
 }
 
 const isClient = (source: unknown): source is ClientLike =>
-  typeof source === 'object' &&
-  source !== null &&
-  typeof (source as ClientLike).id === 'string' &&
-  typeof (source as ClientLike).postMessage === 'function'
+  typeof source === 'object' && source !== null && typeof (source as ClientLike).id === 'string' && typeof (source as ClientLike).postMessage === 'function'
 
 /**
  * A service worker's links to its pages: a point link (with credits, like the

@@ -51,7 +51,8 @@ export function describeLink(name: string, makePair: () => LinkPair): void {
       const right = watchedBus(pair.right)
       const received: { data: unknown; source: string; seq: number; id: string; headers: Record<string, string> }[] = []
       right.subscribe('orders.*', (event) => {
-        if (event.headers['x-probe'] === undefined) received.push({ data: event.data, source: event.source, seq: event.seq, id: event.id, headers: { ...event.headers } })
+        if (event.headers['x-probe'] === undefined)
+          received.push({ data: event.data, source: event.source, seq: event.seq, id: event.id, headers: { ...event.headers } })
       })
       await wanted(left, 'orders.warmup')
       const receipts = Array.from({ length: 100 }, (_, index) => left.publish('orders.created', { index }, { headers: { trace: `t${index}` } }))
@@ -124,9 +125,13 @@ export function describeLink(name: string, makePair: () => LinkPair): void {
       left.publish('room.state', { players: 3 }, { retain: true })
       const right = watchedBus(pair.right)
       const states: unknown[] = []
-      right.subscribe('room.*', (event) => {
-        states.push(event.data)
-      }, { last: true })
+      right.subscribe(
+        'room.*',
+        (event) => {
+          states.push(event.data)
+        },
+        { last: true },
+      )
       await vi.waitFor(() => expect(states).toEqual([{ players: 3 }]), { interval: 5 })
       await Promise.all([left.close(), right.close()])
     })
@@ -176,9 +181,13 @@ export function describeLink(name: string, makePair: () => LinkPair): void {
       right.subscribe('news', (event) => {
         remote.push(event.data)
       })
-      right.subscribe('news', (event) => {
-        localOnly.push(event.data)
-      }, { local: true })
+      right.subscribe(
+        'news',
+        (event) => {
+          localOnly.push(event.data)
+        },
+        { local: true },
+      )
       await wanted(left, 'news')
       left.publish('news', 'private', { local: true })
       left.publish('news', 'public')

@@ -79,12 +79,10 @@ test('2,000 durable events: a slow durable consumer crashed mid-stream and reope
   expect(ids).toHaveLength(2000)
   await expect.poll(() => tally(ids, handled).missing.length, { timeout: 60_000, message: 'every published event handled' }).toBe(0)
   const { duplicates } = tally(ids, handled)
-  test
-    .info()
-    .annotations.push({
-      type: 'durable crash',
-      description: `${atCrash} handled before the crash, ${duplicates} handled twice, ${handled.length} handled in all`,
-    })
+  test.info().annotations.push({
+    type: 'durable crash',
+    description: `${atCrash} handled before the crash, ${duplicates} handled twice, ${handled.length} handled in all`,
+  })
   expect(atCrash).toBeLessThan(2000)
   expect(duplicates).toBeLessThanOrEqual(BATCH)
 })

@@ -3,9 +3,10 @@
 //   1. typecheck  tsc --noEmit -p tsconfig.json (library + unit tests),
 //                 tsc -p e2e/tsconfig.json (e2e, demo, playwright config), and the
 //                 package's declarations (tsconfig.build.json): 1 test each
-//   2. size       scripts/size.mjs: each entry's min+gzip size within its limit: 1 test
-//   3. unit       vitest run: node + browser projects, incl. the *.test-d.ts type tests
-//   4. e2e        playwright test: real Chromium
+//   2. lint       biome check . (formatting and lint rules of biome.json): 1 test
+//   3. size       scripts/size.mjs: each entry's min+gzip size within its limit: 1 test
+//   4. unit       vitest run: node + browser projects, incl. the *.test-d.ts type tests
+//   5. e2e        playwright test: real Chromium
 //
 // Each tool's output streams to the console. The very last line is
 // `N passed, N failed` (plus `, N skipped` when there are any), summed over all
@@ -131,14 +132,21 @@ for (const [project, flags] of Object.entries(typechecks)) {
   suites.push(settle(label, result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))
 }
 
-// 2. Size of each public entry, min+gzip, against its limit.
+// 2. Formatting and lint (Biome).
+{
+  const result = await run('lint', '@biomejs/biome', 'biome', ['check', '.'])
+  const ok = result.code === 0 && result.error === undefined
+  suites.push(settle('lint', result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))
+}
+
+// 3. Size of each public entry, min+gzip, against its limit.
 {
   const result = await run('size', null, 'scripts/size.mjs', [])
   const ok = result.code === 0 && result.error === undefined
   suites.push(settle('size', result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))
 }
 
-// 3. Unit tests (Vitest, all projects).
+// 4. Unit tests (Vitest, all projects).
 {
   const report = join(reports, 'vitest.json')
   const result = await run('unit', 'vitest', 'vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`])
@@ -151,7 +159,7 @@ for (const [project, flags] of Object.entries(typechecks)) {
   suites.push(settle('unit', result, counts))
 }
 
-// 4. End-to-end (Playwright); playwright.config.ts writes its JSON report where we say.
+// 5. End-to-end (Playwright); playwright.config.ts writes its JSON report where we say.
 {
   const report = join(reports, 'playwright.json')
   const result = await run('e2e', '@playwright/test', 'playwright', ['test'], { CROSSBUS_E2E_JSON: report })

@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { expect, test } from 'vitest'
 import { createEventIds } from './event-id.js'
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the title shows the id's template literally
 test('ids are `${source}:${seq}` for every seq, in order or not', () => {
   const ids = createEventIds('src')
   for (let seq = 1; seq < 5000; seq++) expect(ids(seq)).toBe(`src:${seq}`)

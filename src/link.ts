@@ -508,7 +508,10 @@ export class Link {
   #handle(message: unknown): void {
     if (this.#closed) return
     const frame = decodeFrame(message)
-    if (typeof frame === 'string') return this.#refuse(frame)
+    if (typeof frame === 'string') {
+      this.#refuse(frame)
+      return
+    }
     // Same channel, other bus name, or addressed to another context: not for us, not an error.
     if (frame.bus !== this.#host.name || frame.from === this.#host.id) return
     if (frame.to !== undefined && frame.to !== this.#host.id) return

@@ -116,7 +116,10 @@ export abstract class Subscriber implements Drainable {
   offer(event: BusEvent): void {
     if (!this.active) return
     if (this.queue.full) {
-      if (this.overflow === 'drop-newest') return this.recordDrop(event.topic, event.id)
+      if (this.overflow === 'drop-newest') {
+        this.recordDrop(event.topic, event.id)
+        return
+      }
       this.evict()
     }
     this.queue.push(event)

@@ -212,7 +212,9 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
       )
       const events: Pick<StoredEvent, 'position' | 'topic' | 'time'>[] = []
       for (const summary of summaries) {
-        summary.positions.forEach((position, index) => events.push({ position, topic: summary.topics[index] as string, time: summary.times[index] as number }))
+        summary.positions.forEach((position, index) => {
+          events.push({ position, topic: summary.topics[index] as string, time: summary.times[index] as number })
+        })
       }
       const verdicts = retentionVerdicts(events, consumers, retention, now)
       const doomed = new Set<number>()

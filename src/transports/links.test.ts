@@ -45,6 +45,9 @@ describeLink('in-memory pair', () => {
   return {
     left: side(0),
     right: side(1),
-    inject: (message) => queueMicrotask(() => inboxes[0].forEach((receive) => receive(structuredClone(message)))),
+    inject: (message) =>
+      queueMicrotask(() => {
+        for (const receive of inboxes[0]) receive(structuredClone(message))
+      }),
   }
 })

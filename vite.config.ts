@@ -6,7 +6,11 @@ import { chromiumLaunchOptions } from './scripts/chromium.mjs'
 
 const root = import.meta.dirname
 
-/** Library entries: the keys become dist/<key>.js, matching package.json "exports". */
+/**
+ * Library entries: the keys become dist/<key>.js (ESM) and dist/<key>.cjs (CommonJS),
+ * matching package.json "exports"; scripts/cjs-declarations.mjs gives the CommonJS
+ * files their own .d.cts types.
+ */
 const entries = {
   index: resolve(root, 'src/index.ts'),
   transports: resolve(root, 'src/transports/index.ts'),
@@ -21,8 +25,8 @@ export default defineConfig({
     emptyOutDir: true,
     sourcemap: true,
     minify: false,
-    lib: { entry: entries, formats: ['es'] },
-    rollupOptions: { external: ['idb-keyval', /^@nats-io\//] },
+    lib: { entry: entries, formats: ['es', 'cjs'] },
+    rolldownOptions: { external: ['idb-keyval', /^@nats-io\//] },
   },
   test: {
     projects: [

@@ -4,9 +4,11 @@
 //                 tsc -p e2e/tsconfig.json (e2e, demo, playwright config), and the
 //                 package's declarations (tsconfig.build.json): 1 test each
 //   2. lint       biome check . (formatting and lint rules of biome.json): 1 test
-//   3. size       scripts/size.mjs: each entry's min+gzip size within its limit: 1 test
-//   4. unit       vitest run: node + browser projects, incl. the *.test-d.ts type tests
-//   5. e2e        playwright test: real Chromium
+//   3. package    scripts/check-package.mjs: npm run build, then attw --pack and publint
+//                 on the tarball, both clean: 1 test
+//   4. size       scripts/size.mjs: each entry's min+gzip size within its limit: 1 test
+//   5. unit       vitest run: node + browser projects, incl. the *.test-d.ts type tests
+//   6. e2e        playwright test: real Chromium
 //
 // Each tool's output streams to the console. The very last line is
 // `N passed, N failed` (plus `, N skipped` when there are any), summed over all
@@ -139,14 +141,21 @@ for (const [project, flags] of Object.entries(typechecks)) {
   suites.push(settle('lint', result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))
 }
 
-// 3. Size of each public entry, min+gzip, against its limit.
+// 3. The package as a user installs it: build, then attw and publint on the packed tarball.
+{
+  const result = await run('package', null, 'scripts/check-package.mjs', [])
+  const ok = result.code === 0 && result.error === undefined
+  suites.push(settle('package', result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))
+}
+
+// 4. Size of each public entry, min+gzip, against its limit.
 {
   const result = await run('size', null, 'scripts/size.mjs', [])
   const ok = result.code === 0 && result.error === undefined
   suites.push(settle('size', result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))
 }
 
-// 4. Unit tests (Vitest, all projects).
+// 5. Unit tests (Vitest, all projects).
 {
   const report = join(reports, 'vitest.json')
   const result = await run('unit', 'vitest', 'vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`])
@@ -159,7 +168,7 @@ for (const [project, flags] of Object.entries(typechecks)) {
   suites.push(settle('unit', result, counts))
 }
 
-// 5. End-to-end (Playwright); playwright.config.ts writes its JSON report where we say.
+// 6. End-to-end (Playwright); playwright.config.ts writes its JSON report where we say.
 {
   const report = join(reports, 'playwright.json')
   const result = await run('e2e', '@playwright/test', 'playwright', ['test'], { CROSSBUS_E2E_JSON: report })

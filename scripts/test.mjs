@@ -6,7 +6,9 @@
 //   2. lint       biome check . (formatting and lint rules of biome.json): 1 test
 //   3. package    scripts/check-package.mjs: npm run build, then attw --pack and publint
 //                 on the tarball, both clean: 1 test
-//   4. size       scripts/size.mjs: each entry's min+gzip size within its limit: 1 test
+//   4. size       scripts/size.mjs: each entry's min+gzip size, and what crossbus adds to
+//                 a small Vite app (default link ≤ 10 kB, IndexedDB store ≤ 13 kB gzip),
+//                 within their limits: 1 test
 //   5. unit       vitest run: node + browser projects, incl. the *.test-d.ts type tests
 //   6. e2e        playwright test: real Chromium
 //
@@ -148,7 +150,7 @@ for (const [project, flags] of Object.entries(typechecks)) {
   suites.push(settle('package', result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))
 }
 
-// 4. Size of each public entry, min+gzip, against its limit.
+// 4. Size of each public entry, min+gzip, and what crossbus adds to an app, against their limits.
 {
   const result = await run('size', null, 'scripts/size.mjs', [])
   const ok = result.code === 0 && result.error === undefined

@@ -59,7 +59,7 @@ export default defineConfig({
         // Cloudflare Workers: the workerd runtime itself, through Miniflare. The core's unit tests
         // run here unchanged; link tests that need BroadcastChannel (absent in workerd) do not.
         plugins: [cloudflareTest({ miniflare: { compatibilityDate: '2026-04-01', compatibilityFlags: ['nodejs_compat'] } })],
-        test: { name: 'workerd', include: ['src/**/*.workerd.test.ts', 'src/{bus,process,stream,request,topic,queue,retry,event-id,durable}.test.ts'] },
+        test: { name: 'workerd', include: ['src/**/*.workerd.test.ts', 'src/{bus,process,stream,request,topic,queue,retry,ids,durable}.test.ts'] },
       },
     ],
   },

@@ -2,7 +2,7 @@
 // (heartbeat timeout, or at once through its Web Lock) and stop routing to it
 // (DESIGN.md, semantic 4).
 import { crashTab, expect, peersOf, startBus, test } from './fixtures.ts'
-import { PEER_TIMEOUT_MS } from '../src/link.ts'
+import { PEER_TIMEOUT_MS } from '../src/seams.ts'
 
 test("a crashed tab leaves the other tabs' peers() within the peer timeout, with a peer-leave diagnostic, and gets no more events", async ({ open, name }) => {
   const a = await open()

@@ -3,7 +3,7 @@
 // request/reply, retained state for late joiners, peers and goodbyes, batching.
 import type { Page } from '@playwright/test'
 import { expect, peersOf, startBus, test } from './fixtures.ts'
-import { PEER_TIMEOUT_MS } from '../src/link.ts'
+import { PEER_TIMEOUT_MS } from '../src/seams.ts'
 
 /** Opens `count` tabs, each with a bus named `name`; returns the tabs and their bus ids. */
 async function tabs(open: () => Promise<Page>, name: string, count: number): Promise<{ pages: Page[]; ids: string[] }> {

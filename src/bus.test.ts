@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import type { BusEvent } from './index.js'
 import { SLICE_MS } from './dispatcher.js'
-import { codeOf, deferred, diagnostics, localBus, microtasks, recorder } from './test-helpers.js'
+import { codeOf, deferred, diagnostics, localBus, microtasks, recorder } from '../test/helpers.js'
 
 afterEach(() => {
   vi.restoreAllMocks()

@@ -31,3 +31,35 @@ export function createReporter(onDiagnostic?: (diagnostic: Diagnostic) => void):
     else console.warn(diagnostic.message, diagnostic.error)
   }
 }
+
+/**
+ * Drops of one place (a subscription, a link), counted at once and reported
+ * once per task with their count: a burst that overflows costs one report.
+ * Only the first drop of a report names its event.
+ */
+export class DropCounter {
+  /** Drops since creation. */
+  count = 0
+  #unreported = 0
+  readonly #report: (first: { readonly topic: string; readonly id: string }, count: number) => void
+
+  constructor(report: (first: { readonly topic: string; readonly id: string }, count: number) => void) {
+    this.#report = report
+  }
+
+  /** True when the next drop is the first of a report (so it needs its event id). */
+  get reporting(): boolean {
+    return this.#unreported === 0
+  }
+
+  record(topic: string, id: string): void {
+    this.count++
+    if (this.#unreported++ > 0) return
+    const first = { topic, id }
+    queueMicrotask(() => {
+      const count = this.#unreported
+      this.#unreported = 0
+      this.#report(first, count)
+    })
+  }
+}

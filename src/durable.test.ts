@@ -5,9 +5,9 @@ import { createBus } from './bus.js'
 import { CrossbusError } from './errors.js'
 import { indexedDbStore } from './store/idb.js'
 import { memoryStore } from './store/memory.js'
-import { freshDbName, realIndexedDb } from './store/test-idb.js'
-import { codeOf, deferred, diagnostics, localBus, recorder } from './test-helpers.js'
-import { messageChannelPair } from './transports/test-conformance.js'
+import { freshDbName, realIndexedDb } from '../test/idb.js'
+import { codeOf, deferred, diagnostics, localBus, recorder } from '../test/helpers.js'
+import { messageChannelPair } from '../test/link-conformance.js'
 import type { BusEvent, Diagnostic, Store } from './types.js'
 
 /** A new log; `open()` gives another handle on it (another context's, for IndexedDB). */

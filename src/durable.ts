@@ -1,11 +1,12 @@
-import { Envelope, markDurable } from './envelope.js'
-import { CrossbusError, quote } from './errors.js'
+import { type DurableEngine, type DurableEngineFactory, type DurableHost, type EngineStore, STORE_ENGINE } from './engine.js'
+import { DURABLE, Envelope } from './envelope.js'
+import { CrossbusError, errorMessage, quote } from './errors.js'
 import { holdLock } from './locks.js'
 import { sleep } from './retry.js'
-import type { Subscriber } from './subscription.js'
-import { errorMessage } from './subscription.js'
+import { storageError } from './store/errors.js'
+import type { Subscriber } from './subscriber.js'
 import { matchTokens } from './topic.js'
-import type { BusEvent, Diagnostic, Store, StoredEvent } from './types.js'
+import type { BusEvent, Store, StoredEvent } from './types.js'
 
 /** Events appended in one transaction, at most. */
 const MAX_BATCH = 2048
@@ -20,16 +21,6 @@ const RETRY_MS = 100
 const RETRY_MAX_MS = 5000
 
 const RESOLVED: Promise<void> = Promise.resolve()
-
-/** What the durable log needs from its bus. */
-export interface DurableHost {
-  /** The bus name: durable consumer locks are per bus name and store. */
-  readonly name: string
-  report(diagnostic: Diagnostic): void
-  count(field: 'stored' | 'evicted', amount: number): void
-  /** Tells the other contexts that the log grew (they read it). */
-  announce(position: number): void
-}
 
 /**
  * The events of one append transaction. `persisted` of their receipts; its
@@ -61,28 +52,21 @@ export class Batch {
   }
 }
 
-/** A stored event as the bus hands it out: a frozen envelope, marked durable. */
+/** A stored event as the bus hands it out: an envelope marked durable. */
 export function storedEvent(stored: StoredEvent, redelivered: boolean): BusEvent {
-  const event = new Envelope(stored.id, stored.topic, stored.data, stored.source, stored.seq, stored.time, Object.freeze(stored.headers), redelivered)
-  markDurable(event)
-  return event
+  const { id, topic, data, source, seq, time } = stored
+  return new Envelope({ id, topic, data, source, seq, time, headers: Object.freeze(stored.headers), redelivered }, DURABLE)
 }
 
 /** A CrossbusError's message without its `crossbus: ` prefix, to go inside another sentence. */
 const inner = (error: CrossbusError): string => error.message.replace(/^crossbus: /, '')
-
-/** A failure as a CrossbusError with a storage code (a store may throw anything). */
-function asStorageError(error: unknown): CrossbusError {
-  if (error instanceof CrossbusError) return error
-  return new CrossbusError('STORAGE_UNAVAILABLE', `the store failed: ${errorMessage(error)}`, { cause: error })
-}
 
 /**
  * The bus's side of a durable log: appends durable events in one transaction
  * per task (group commit: what is published while a write is under way goes
  * in the next one), feeds durable consumers, and compacts.
  */
-export class DurableLog {
+export class DurableLog implements DurableEngine {
   readonly store: Store
   readonly #host: DurableHost
   readonly #consumers = new Set<DurableConsumer>()
@@ -91,12 +75,24 @@ export class DurableLog {
   /** Batches not yet written, oldest first; the last one takes new events. */
   readonly #waiting: Batch[] = []
   #writing: Promise<void> | undefined
+  /** Seq of this context's last durable publish. */
+  lastSeq = 0
   #compactTimer: ReturnType<typeof setTimeout> | undefined
   #closed = false
 
   constructor(host: DurableHost, store: Store) {
     this.#host = host
     this.store = store
+    // Retained durable events outlive the page: loaded from the store once, at start.
+    store.retained().then(
+      (events) => {
+        if (!this.#closed) host.restoreRetained(events.map((stored) => storedEvent(stored, false)))
+      },
+      (error: unknown) => {
+        host.report({ type: 'storage-error', error, message: `crossbus: could not load retained events from the store: ${errorMessage(error)}` })
+        host.restoreRetained([])
+      },
+    )
   }
 
   /** Queues a durable event for the next transaction; returns the batch it will commit in. */
@@ -104,6 +100,7 @@ export class DurableLog {
     let batch = this.#waiting[this.#waiting.length - 1]
     if (batch === undefined || batch.events.length >= MAX_BATCH) this.#waiting.push((batch = new Batch()))
     const { id, topic, data, source, seq, time, headers } = event
+    this.lastSeq = seq
     batch.events.push({ id, topic, data, source, seq, time, headers, retain })
     // After the publishing task's other publishes (a microtask runs after the task's code).
     if (this.#writing === undefined) this.#writing = Promise.resolve().then(() => this.#write())
@@ -116,7 +113,7 @@ export class DurableLog {
       try {
         positions = await this.store.append(batch.events)
       } catch (caught) {
-        const error = asStorageError(caught)
+        const error = storageError(caught)
         this.#host.report({
           type: 'storage-error',
           topic: (batch.events[0] as Omit<StoredEvent, 'position'>).topic,
@@ -150,7 +147,7 @@ export class DurableLog {
   }
 
   /** Starts a durable subscription: it waits for its lock, then replays and follows. */
-  consume(subscriber: Subscriber, name: string, activate: () => void): DurableConsumer {
+  consume(subscriber: Subscriber, name: string, activate: () => void): void {
     const consumer = new DurableConsumer(this, this.#host, subscriber, name, activate)
     this.#consumers.add(consumer)
     subscriber.onEnd(() => {
@@ -160,7 +157,6 @@ export class DurableLog {
       void stopped.finally(() => this.#stopping.delete(stopped))
     })
     consumer.start()
-    return consumer
   }
 
   /** Compacts soon (at most once per COMPACT_MS): events every consumer acked leave, evictions are reported. */
@@ -202,7 +198,7 @@ export class DurableLog {
  * acks the low-water mark of what the subscription has handled, one ack
  * write at a time.
  */
-export class DurableConsumer {
+class DurableConsumer {
   readonly #log: DurableLog
   readonly #host: DurableHost
   readonly #subscriber: Subscriber
@@ -229,7 +225,9 @@ export class DurableConsumer {
   #dirty = false
   #caughtUp = false
   #live = false
+  /** When this instance went live, and the seq of this context's last durable publish then: what came before is redelivered. */
   #startedAt = 0
+  #lastSeqAtStart = 0
   #poll: ReturnType<typeof setTimeout> | undefined
   #failures = 0
   #stopping = false
@@ -253,6 +251,7 @@ export class DurableConsumer {
         if (signal.aborted || state === undefined) return
         this.#read = this.#acked = this.#ackTarget = state.cursor
         this.#startedAt = Date.now()
+        this.#lastSeqAtStart = this.#log.lastSeq
         this.#live = true
         this.#subscriber.afterHandled = (event) => this.#onHandled(event)
         this.#subscriber.reclaim = (event) => this.#reclaim(event)
@@ -293,7 +292,7 @@ export class DurableConsumer {
         this.#failures = 0
         return result
       } catch (caught) {
-        const error = asStorageError(caught)
+        const error = storageError(caught)
         // Ending: the last ack is tried once, so a broken store cannot keep close() waiting.
         if (this.#stopping) return undefined
         this.#failures++
@@ -370,7 +369,10 @@ export class DurableConsumer {
 
   /** Puts one stored event in the queue; false when there is no room (it stays in the store). */
   #offer(stored: StoredEvent): boolean {
-    const event = storedEvent(stored, stored.time < this.#startedAt)
+    // Published before this instance went live: this context's own events by seq, others' by time (the same
+    // millisecond counts as before: a replay flagged redelivered is safe, a replay that is not could mislead).
+    const before = stored.source === this.#host.id ? stored.seq <= this.#lastSeqAtStart : stored.time <= this.#startedAt
+    const event = storedEvent(stored, before)
     if (!this.#subscriber.accept(event)) return false
     this.#positions.set(event, stored.position)
     if (stored.position > this.#read) {
@@ -433,4 +435,31 @@ export class DurableConsumer {
       this.#log.compactSoon()
     })()
   }
+}
+
+/** The engine of the stores crossbus ships; defineStore() gives it to any other Store. */
+export const durableEngine: DurableEngineFactory = (host, store) => new DurableLog(host, store)
+
+const STORE_METHODS = ['append', 'read', 'retained', 'register', 'ack', 'compact', 'close'] as const
+
+/**
+ * Makes any object that implements the Store interface usable as
+ * `createBus({ store })`: it brings the durable engine with it, so an app
+ * without a store ships none of it. indexedDbStore() and memoryStore() are
+ * made with it.
+ *
+ * @example
+ * import { defineStore } from 'crossbus/store'
+ * const bus = createBus({ store: defineStore(mySqliteLog) })
+ */
+export function defineStore<S extends Store>(store: S): S {
+  for (const method of STORE_METHODS) {
+    if (typeof (store as Partial<Store> | null)?.[method] !== 'function') {
+      throw new TypeError(`crossbus: store must be a Store (indexedDbStore(), memoryStore() or defineStore()); it has no ${method}()`)
+    }
+  }
+  if (typeof store.name !== 'string' || store.name.length === 0) throw new TypeError('crossbus: a Store needs a non-empty name')
+  const engineStore = (Object.isExtensible(store) ? store : Object.create(store)) as S & EngineStore
+  Object.defineProperty(engineStore, STORE_ENGINE, { value: durableEngine, enumerable: true, configurable: true })
+  return engineStore
 }

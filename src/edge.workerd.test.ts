@@ -3,7 +3,7 @@
 import { expect, test, vi } from 'vitest'
 import { createBus } from './bus.js'
 import { defaultTransports } from './transports/default.js'
-import { describeLink, messageChannelPair } from './transports/test-conformance.js'
+import { describeLink, messageChannelPair } from '../test/link-conformance.js'
 
 test('runs in workerd', () => {
   expect(navigator.userAgent).toBe('Cloudflare-Workers')

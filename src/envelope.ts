@@ -2,11 +2,49 @@ import type { BusEvent } from './types.js'
 
 /** Header carrying the inbox topic a request's reply goes to. */
 export const REPLY_TO = 'x-crossbus-reply-to'
+/** Header set on a reply whose handler failed; the reply's data is the error. */
+export const REPLY_ERROR = 'x-crossbus-reply-error'
 
 /** The headers of an event that has none: one frozen object shared by all. */
 export const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 
-/** The frozen event envelope. A class, so every event shares one shape and prints as `Envelope`. */
+/** What travels with an event beside its public fields: how it was published. */
+export const RETAINED = 1
+export const DURABLE = 2
+
+/**
+ * Envelopes are frozen outside production builds, where bundlers replace
+ * `process.env.NODE_ENV` (a freeze costs about as much as the rest of a
+ * publish). The fields are readonly in the types either way.
+ */
+const FREEZE: boolean = (() => {
+  try {
+    return process.env.NODE_ENV !== 'production'
+  } catch {
+    // No bundler and no process (a browser loading the module as is): not a production build.
+    return true
+  }
+})()
+
+declare const process: { env: Record<string, string | undefined> }
+
+/** The fields of an event, to build an envelope from. */
+export interface EventFields {
+  readonly id: string
+  readonly topic: string
+  readonly data: unknown
+  readonly source: string
+  readonly seq: number
+  readonly time: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly redelivered: boolean
+}
+
+/**
+ * The event envelope. A class, so every event shares one shape and prints as
+ * `Envelope`; its publish flags (RETAINED, DURABLE) ride along privately, for
+ * the links and the durable subscriptions, and never show in the event.
+ */
 export class Envelope implements BusEvent {
   readonly id: string
   readonly topic: string
@@ -16,41 +54,31 @@ export class Envelope implements BusEvent {
   readonly time: number
   readonly headers: Readonly<Record<string, string>>
   readonly redelivered: boolean
-  constructor(
-    id: string,
-    topic: string,
-    data: unknown,
-    source: string,
-    seq: number,
-    time: number,
-    headers: Readonly<Record<string, string>>,
-    redelivered: boolean,
-  ) {
-    this.id = id
-    this.topic = topic
-    this.data = data
-    this.source = source
-    this.seq = seq
-    this.time = time
-    this.headers = headers
-    this.redelivered = redelivered
-    Object.freeze(this)
+  readonly #flags: number
+
+  constructor(fields: EventFields, flags = 0) {
+    this.id = fields.id
+    this.topic = fields.topic
+    this.data = fields.data
+    this.source = fields.source
+    this.seq = fields.seq
+    this.time = fields.time
+    this.headers = fields.headers
+    this.redelivered = fields.redelivered
+    this.#flags = flags
+    if (FREEZE) Object.freeze(this)
+  }
+
+  /** The publish flags of an event (0 for an object that is not an Envelope). */
+  static flags(event: BusEvent): number {
+    return #flags in event ? (event as Envelope).#flags : 0
   }
 }
 
+/** Was the event published durable (here or in the context it came from)? Durable subscriptions take it from the store. */
+export const isDurable = (event: BusEvent): boolean => (Envelope.flags(event) & DURABLE) !== 0
+
 /** The same event with other data (a `copy: true` subscription's clone) or marked redelivered. */
 export function withChanges(event: BusEvent, data: unknown, redelivered: boolean): BusEvent {
-  return new Envelope(event.id, event.topic, data, event.source, event.seq, event.time, event.headers, redelivered)
-}
-
-/** Events published with `durable: true` (here or in the context they came from). */
-const durableEvents = new WeakSet<BusEvent>()
-
-/** Marks an event as durable: durable subscriptions take it from the store, not live. */
-export function markDurable(event: BusEvent): void {
-  durableEvents.add(event)
-}
-
-export function isDurable(event: BusEvent): boolean {
-  return durableEvents.has(event)
+  return new Envelope({ ...event, data, redelivered }, Envelope.flags(event))
 }

@@ -36,5 +36,14 @@ export function isCrossbusError(error: unknown, code?: ErrorCode): error is Cros
   return error instanceof CrossbusError && (code === undefined || error.code === code)
 }
 
+/** A message for any thrown value, even one String() cannot convert (a null-prototype object). */
+export function errorMessage(error: unknown): string {
+  try {
+    return error instanceof Error ? String(error.message) : String(error)
+  } catch {
+    return Object.prototype.toString.call(error)
+  }
+}
+
 /** A value quoted for an error message. */
 export const quote = (value: unknown): string => JSON.stringify(value)

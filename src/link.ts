@@ -1,54 +1,12 @@
-import { isDurable } from './envelope.js'
-import { quote } from './errors.js'
+import { DropCounter } from './diagnostics.js'
+import { DURABLE, Envelope, RETAINED } from './envelope.js'
+import { errorMessage, quote } from './errors.js'
+import { overflowPolicy, positiveInteger } from './options.js'
 import { BoundedQueue, type Overflow } from './queue.js'
-import { matchTokens, parsePattern } from './topic.js'
+import { DEFAULT_BATCH, DEFAULT_LINK_CAPACITY, type Endpoint, INITIAL_CREDIT, PEER_TIMEOUT_MS, type Transport } from './seams.js'
+import { matchTokens, parsePatterns } from './topic.js'
 import type { BusEvent, Diagnostic, TransportStats } from './types.js'
-import { decodeFrame, encodeEvents, WIRE_VERSION, type EventsFrame, type Frame, type RouteRecord } from './wire.js'
-
-/**
- * The platform side of a link, wrapped by an adapter (broadcastChannel(),
- * messagePort()): a structured-clone `post` and a message listener.
- */
-export interface Endpoint {
-  /** 'broadcast': one channel to every peer (BroadcastChannel); 'point': one peer (MessagePort). */
-  readonly kind: 'broadcast' | 'point'
-  /** Sends a message; may throw (DataCloneError, closed port). */
-  post(message: unknown): void
-  /** Starts delivering incoming messages. `reject` refuses a message before decoding (wrong origin). */
-  listen(receive: (message: unknown) => void, reject: (reason: string) => void): void
-  close(): void
-}
-
-/**
- * Endpoints that appear over time, one per context that connects: a
- * SharedWorker's ports. Each becomes a link of its own.
- */
-export interface EndpointSource {
-  readonly kind: 'source'
-  /** Starts calling `accept` with the endpoint of each context that connects. */
-  accept(accept: (endpoint: Endpoint) => void): void
-  close(): void
-}
-
-/** A wire to other contexts, passed to `createBus({ transports })`. */
-export interface Transport {
-  readonly name: string
-  /** Events waiting to be sent. Default 8192. */
-  readonly capacity?: number
-  readonly overflow?: Overflow
-  /** Events per message at most. Default 512. */
-  readonly batch?: number
-  /** Opens the wire; called once by the bus, with its name and id. */
-  open(context: { readonly name: string; readonly id: string }): Endpoint | EndpointSource
-}
-
-export const DEFAULT_LINK_CAPACITY = 8192
-export const DEFAULT_BATCH = 512
-/** Events a point link may send before the receiver's first grant. */
-export const INITIAL_CREDIT = 4096
-/** Heartbeat period (hello on every link); a neighbor silent for PEER_TIMEOUT_MS is gone. */
-export const HEARTBEAT_MS = 1000
-export const PEER_TIMEOUT_MS = 5000
+import { decodeFrame, encodeEvents, type EventsFrame, type Frame, type RouteRecord, WIRE_VERSION } from './wire.js'
 
 /** What a link needs from the bus. */
 export interface LinkHost {
@@ -67,8 +25,6 @@ export interface LinkHost {
   routesChanged(): void
   receive(link: Link, frame: EventsFrame): void
   answerRetained(link: Link, from: string, patterns: readonly string[], ask: number): void
-  /** Whether an outgoing event is its topic's retained one. */
-  isRetained(event: BusEvent): boolean
   /** A new neighbor said hello. */
   peerJoined(link: Link, id: string): void
   /** A neighbor whose lock is not watched yet said hello again. */
@@ -104,18 +60,7 @@ function know(record: RouteRecord, previous: KnownRecord | undefined): KnownReco
   if (previous !== undefined && sameList(previous.patterns, record.patterns) && sameList(previous.replies, record.replies)) {
     return previous.version === record.version ? previous : { ...previous, version: record.version }
   }
-  const parse = (patterns: readonly string[]): string[][] => {
-    const parsed: string[][] = []
-    for (const pattern of patterns) {
-      try {
-        parsed.push(parsePattern(pattern))
-      } catch {
-        // A malformed pattern from a peer is ignored, never thrown.
-      }
-    }
-    return parsed
-  }
-  return { ...record, patternTokens: parse(record.patterns), replyTokens: parse(record.replies) }
+  return { ...record, patternTokens: parsePatterns(record.patterns), replyTokens: parsePatterns(record.replies) }
 }
 
 const sameRoutes = (a: readonly RouteRecord[] | undefined, b: readonly RouteRecord[]): boolean =>
@@ -144,9 +89,9 @@ export class Link {
   readonly neighbors: Map<string, Neighbor> = new Map()
   sent = 0
   received = 0
-  dropped = 0
   rejected = 0
-  #unreportedDrops = 0
+  /** Events lost on this link: overflow (reported once per task), and what could not be sent or was left at close. */
+  readonly drops: DropCounter
   readonly #endpoint: Endpoint
   readonly #host: LinkHost
   #credit: number
@@ -156,8 +101,8 @@ export class Link {
   #flushScheduled = false
   #wants = new Map<string, boolean>()
   #lastAnnounced: RouteRecord[] | undefined
-  /** Events that entered the queue, and that left it (posted or evicted). */
-  #accepted = 0
+  /** Events that entered the queue, and that left it (posted or evicted), since creation. */
+  #entered = 0
   #left = 0
   #drainWaiters: { target: number; resolve: () => void }[] = []
   /** Said bye on pagehide; silent until pageshow. */
@@ -166,27 +111,28 @@ export class Link {
   #asked = new Set<string>()
   #closed = false
 
-  /** Made for one context that connected to a source; closed when that context leaves. */
-  readonly accepted: boolean
+  /** Made for one context that connected to a source (a shared worker's tab); closed when that context leaves. */
+  readonly fromSource: boolean
   /** Since when this link has had no neighbor, its last one having timed out; undefined otherwise. */
   silentSince: number | undefined = undefined
 
-  constructor(host: LinkHost, transport: Transport, endpoint: Endpoint, accepted = false) {
-    for (const option of ['capacity', 'batch'] as const) {
-      const value = transport[option]
-      if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
-        throw new TypeError(`crossbus: ${transport.name} ${option} must be an integer >= 1, got ${String(value)}`)
-      }
-    }
-    if (transport.overflow !== undefined && transport.overflow !== 'drop-newest' && transport.overflow !== 'drop-oldest') {
-      throw new TypeError(`crossbus: ${transport.name} overflow must be 'drop-newest' or 'drop-oldest', got ${String(transport.overflow)}`)
-    }
+  constructor(host: LinkHost, transport: Transport, endpoint: Endpoint, fromSource = false) {
     this.#host = host
-    this.accepted = accepted
+    this.fromSource = fromSource
     this.name = transport.name
-    this.queue = new BoundedQueue(transport.capacity ?? DEFAULT_LINK_CAPACITY)
-    this.overflow = transport.overflow ?? 'drop-newest'
-    this.batch = transport.batch ?? DEFAULT_BATCH
+    this.queue = new BoundedQueue(positiveInteger(`${transport.name} capacity`, transport.capacity, DEFAULT_LINK_CAPACITY))
+    this.overflow = overflowPolicy(`${transport.name} overflow`, transport.overflow, 'drop-newest')
+    this.batch = positiveInteger(`${transport.name} batch`, transport.batch, DEFAULT_BATCH)
+    this.drops = new DropCounter((first, count) =>
+      host.report({
+        type: 'drop',
+        transport: this.name,
+        topic: first.topic,
+        eventId: first.id,
+        count,
+        message: `crossbus: link ${this.name} queue full (capacity ${this.queue.capacity}, ${this.overflow}): dropped ${count} event(s); its peer is not keeping up.`,
+      }),
+    )
     this.#sendAt = Math.min(this.batch, this.queue.capacity)
     this.#endpoint = endpoint
     this.kind = this.#endpoint.kind
@@ -195,7 +141,7 @@ export class Link {
       (message) => this.#handle(message),
       (reason) => this.#refuse(reason),
     )
-    this.announce(true)
+    this.announce({ ask: true })
   }
 
   /** Does some context behind this link want `topic`? Cached until routes change. */
@@ -263,7 +209,7 @@ export class Link {
       result = 'evicted'
     }
     queue.push(event)
-    this.#accepted++
+    this.#entered++
     if (!this.#flushScheduled) {
       this.#flushScheduled = true
       queueMicrotask(() => {
@@ -282,7 +228,7 @@ export class Link {
       for (let index = 0; index < count; index++) events.push(this.queue.shift() as BusEvent)
       this.#credit -= count
       this.#left += count
-      this.#postEvents(events, undefined, undefined)
+      this.#postEvents(events)
     }
     this.#settleDrained()
   }
@@ -294,7 +240,7 @@ export class Link {
    * slow worker's link from overflowing.
    */
   drained(): Promise<void> {
-    const target = this.#accepted
+    const target = this.#entered
     if (this.#left >= target || this.neighbors.size === 0 || this.#closed) return Promise.resolve()
     return new Promise((resolve) => this.#drainWaiters.push({ target, resolve }))
   }
@@ -311,15 +257,19 @@ export class Link {
 
   /** Posts events answering a retained-state request (outside the queue: they are few). */
   answer(to: string, events: readonly BusEvent[], ask: number): void {
-    this.#postEvents(events, ask, to)
+    this.#postEvents(events, { ask, to })
   }
 
   askRetained(patterns: readonly string[], ask: number): void {
     this.#post({ kind: 'retained', patterns, ask })
   }
 
-  /** Announces the routes through this link when they changed (or always, with `force`). */
-  announce(ask = false, force = false, answering = false): void {
+  /**
+   * Says hello with the routes through this link when they changed; `force`:
+   * even if they did not; `ask`: asking the peers to say hello back;
+   * `answering` a peer's ask (this context's record then gets a new version).
+   */
+  announce({ ask = false, force = false, answering = false }: { ask?: boolean; force?: boolean; answering?: boolean } = {}): void {
     // Gone into the back/forward cache: silent until rejoin().
     if (this.#away) return
     const routes = this.#host.routesFor(this, answering)
@@ -335,7 +285,7 @@ export class Link {
       capacity: this.queue.capacity,
       sent: this.sent,
       received: this.received,
-      dropped: this.dropped,
+      dropped: this.drops.count,
       rejected: this.rejected,
       peers: this.neighbors.size,
     }
@@ -351,7 +301,7 @@ export class Link {
     // What credit did not let go is lost with the link: counted and reported, never silently.
     const left = this.queue.drain()
     if (left.length > 0) {
-      this.dropped += left.length
+      this.drops.count += left.length
       this.#host.count('dropped', left.length)
       this.#host.report({
         type: 'drop',
@@ -384,7 +334,7 @@ export class Link {
       // its message handlers do not wait, so a live one answers at once.
       else if (silent > PEER_TIMEOUT_MS / 2) probe = true
     }
-    if (probe) this.announce(true, true)
+    if (probe) this.announce({ ask: true, force: true })
   }
 
   /** Removes a direct neighbor (bye, timeout, its lock released). */
@@ -411,7 +361,7 @@ export class Link {
   /** Back from the back/forward cache: say hello again, asking peers to answer. */
   rejoin(): void {
     this.#away = false
-    this.announce(true, true)
+    this.announce({ ask: true, force: true })
   }
 
   /** Drops relayed records of a context known to be gone. */
@@ -432,22 +382,24 @@ export class Link {
     try {
       this.#endpoint.post({ crossbus: WIRE_VERSION, bus: this.#host.name, from: this.#host.id, ...body })
     } catch (error) {
-      this.#host.report({ type: 'transport-error', transport: this.name, error, message: `crossbus: ${this.name} could not post: ${String(error)}` })
+      this.#host.report({ type: 'transport-error', transport: this.name, error, message: `crossbus: ${this.name} could not post: ${errorMessage(error)}` })
     }
   }
 
-  /** Posts a batch; if one event cannot be cloned, the others still go and that one is reported. */
-  #postEvents(events: readonly BusEvent[], answers: number | undefined, to: string | undefined): void {
+  /**
+   * Posts a batch (or, with `answer`, the events answering a retained-state
+   * request: all of them retained); if one event cannot be cloned, the others
+   * still go and that one is reported.
+   */
+  #postEvents(events: readonly BusEvent[], answer?: { readonly ask: number; readonly to: string }): void {
     if (this.#closed) return
-    // Answers to a retained-state request are all retained events.
-    const isRetained = answers === undefined ? (index: number) => this.#host.isRetained(events[index] as BusEvent) : () => true
+    const flags = (index: number): number => Envelope.flags(events[index] as BusEvent)
     const frame = {
       crossbus: WIRE_VERSION,
       bus: this.#host.name,
       from: this.#host.id,
-      ...(to === undefined ? {} : { to }),
-      ...encodeEvents(events, isRetained, (index) => isDurable(events[index] as BusEvent)),
-      ...(answers === undefined ? {} : { answers }),
+      ...(answer === undefined ? {} : { to: answer.to, answers: answer.ask }),
+      ...encodeEvents(events, answer === undefined ? (index) => (flags(index) & RETAINED) !== 0 : () => true, (index) => (flags(index) & DURABLE) !== 0),
     }
     try {
       this.#endpoint.post(frame)
@@ -459,7 +411,7 @@ export class Link {
         return
       }
     }
-    for (const event of events) this.#postEvents([event], answers, to)
+    for (const event of events) this.#postEvents([event], answer)
   }
 
   #lose(events: readonly BusEvent[], error: unknown): void {
@@ -467,7 +419,7 @@ export class Link {
     // They never arrive, so they will never be granted back.
     if (this.kind === 'point') this.#credit += events.length
     for (const event of events) {
-      this.dropped++
+      this.drops.count++
       this.#host.count('dropped')
       this.#host.report({
         type: cloneError ? 'not-cloneable' : 'transport-error',
@@ -475,28 +427,14 @@ export class Link {
         topic: event.topic,
         eventId: event.id,
         error,
-        message: `crossbus: ${this.name} could not send ${event.id} on ${quote(event.topic)}: ${String(error)}`,
+        message: `crossbus: ${this.name} could not send ${event.id} on ${quote(event.topic)}: ${errorMessage(error)}`,
       })
     }
   }
 
   #recordDrop(event: BusEvent): void {
-    this.dropped++
+    this.drops.record(event.topic, event.id)
     this.#host.count('dropped')
-    if (this.#unreportedDrops++ === 0) {
-      queueMicrotask(() => {
-        const count = this.#unreportedDrops
-        this.#unreportedDrops = 0
-        this.#host.report({
-          type: 'drop',
-          transport: this.name,
-          topic: event.topic,
-          eventId: event.id,
-          count,
-          message: `crossbus: link ${this.name} queue full (capacity ${this.queue.capacity}, ${this.overflow}): dropped ${count} event(s); its peer is not keeping up.`,
-        })
-      })
-    }
   }
 
   #refuse(reason: string): void {
@@ -521,7 +459,7 @@ export class Link {
       // A stranger talking before its hello (we restarted, as a woken service worker does): ask who it is.
       if (this.#asked.size >= 1024) this.#asked.clear()
       this.#asked.add(frame.from)
-      this.announce(true, true)
+      this.announce({ ask: true, force: true })
     }
     switch (frame.kind) {
       case 'hello': {
@@ -546,7 +484,7 @@ export class Link {
         }
         if (changed) this.#routesChanged()
         if (known === undefined) this.#host.peerJoined(this, frame.from)
-        if (frame.ask === true || known === undefined) this.announce(false, true, true)
+        if (frame.ask === true || known === undefined) this.announce({ force: true, answering: true })
         return
       }
       case 'bye':

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { afterEach, describe, expect, test, vi } from 'vitest'
 import { createBus } from './bus.js'
-import { INITIAL_CREDIT, PEER_TIMEOUT_MS, type Endpoint, type Transport } from './link.js'
+import { INITIAL_CREDIT, PEER_TIMEOUT_MS, type Endpoint, type Transport } from './seams.js'
 import { broadcastChannel } from './transports/broadcast-channel.js'
 import { messagePort, type MessagePortTarget } from './transports/message-port.js'
 import type { Bus, Diagnostic } from './types.js'

@@ -1,7 +1,8 @@
-import { lockManager } from './locks.js'
-import { EMPTY_HEADERS, Envelope, markDurable, REPLY_TO } from './envelope.js'
-import { HEARTBEAT_MS, Link, PEER_TIMEOUT_MS, type EndpointSource, type LinkHost, type Neighbor, type Transport } from './link.js'
-import { parsePattern } from './topic.js'
+import { DURABLE, EMPTY_HEADERS, Envelope, REPLY_TO, RETAINED } from './envelope.js'
+import { Link, type LinkHost, type Neighbor } from './link.js'
+import { holdLock, lockManager } from './locks.js'
+import { type EndpointSource, HEARTBEAT_MS, PEER_TIMEOUT_MS, type Transport } from './seams.js'
+import { parsePatterns } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
 import type { EventsFrame, RouteRecord } from './wire.js'
 
@@ -18,11 +19,10 @@ export interface NetworkHost {
   count(field: 'dropped' | 'rejected' | 'received', amount?: number): void
   /** This context's own interest: subscription patterns and reply patterns. */
   interest(): { patterns: string[]; replies: string[] }
-  /** Delivers an event from another context to local subscriptions; returns false when its topic is invalid. */
-  deliver(event: BusEvent, retain: boolean): boolean
+  /** Delivers an event from another context (retained if flagged so) to local subscriptions; false when its topic is invalid. */
+  deliver(event: BusEvent): boolean
   /** Retained events of this context matching one of the patterns. */
   retained(patterns: readonly (readonly string[])[]): BusEvent[]
-  isRetained(event: BusEvent): boolean
   /** Delivers an answer to a retained-state request; false when its topic is invalid. */
   answered(ask: number, event: BusEvent): boolean
   /** A peer joined some link. */
@@ -43,7 +43,7 @@ const ABANDONED_MS = 5 * 60_000
  * accepts (one per page). Not a page's link to its service worker: a stopped
  * service worker lets go of its lock but is woken by the next message.
  */
-const watchesLocks = (link: Link): boolean => link.kind === 'broadcast' || link.accepted
+const watchesLocks = (link: Link): boolean => link.kind === 'broadcast' || link.fromSource
 
 /** Lookups of a neighbor's Web Lock before giving up on it (a context without locks: the heartbeat timeout applies). */
 const MAX_LOCK_LOOKUPS = 5
@@ -78,22 +78,30 @@ export class Network implements LinkHost {
   #fresh = new Map<string, { version: number; since: number }>()
   /** Contexts found gone, with the last version seen: older copies are refused. */
   #dead = new Map<string, number>()
-  readonly #timer: ReturnType<typeof setInterval>
+  #timer: ReturnType<typeof setInterval> | undefined
   readonly #closed = new AbortController()
   readonly #locks = lockManager()
   #lock: AbortController | undefined
+  readonly #transports: readonly Transport[]
   readonly #sources: EndpointSource[] = []
   /** Inbox topic of a request from another context → the link it came by. */
   #replyPaths = new Map<string, Link>()
 
+  /** Nothing is opened until start(): the bus first builds every part the network calls back into. */
   constructor(host: NetworkHost, transports: readonly Transport[]) {
     this.#host = host
     this.id = host.id
     this.name = host.name
+    this.#transports = transports
+    this.#own = { id: this.id, version: 0, patterns: [], replies: [] }
+  }
+
+  /** Opens the transports, says hello on each, and starts the heartbeat. */
+  start(): void {
     this.#own = this.#record()
     this.#holdLock()
     const context = { name: this.name, id: this.id }
-    for (const transport of transports) {
+    for (const transport of this.#transports) {
       const opened = transport.open(context)
       if (opened.kind === 'source') {
         this.#sources.push(opened)
@@ -149,7 +157,7 @@ export class Network implements LinkHost {
   deserted(link: Link, timedOut: boolean): void {
     // A link accepted from a source (a SharedWorker port) ends with its only peer, unless that peer
     // only went silent: a frozen tab comes back on the same port (see #beat).
-    if (link.accepted && !timedOut) this.#drop(link)
+    if (link.fromSource && !timedOut) this.#drop(link)
   }
 
   #drop(link: Link): void {
@@ -166,10 +174,6 @@ export class Network implements LinkHost {
     return true
   }
 
-  isRetained(event: BusEvent): boolean {
-    return this.#host.isRetained(event)
-  }
-
   receive(link: Link, frame: EventsFrame): void {
     const { sources, topics, src, seq, topic, time, data, headers, retained, durable, answers } = frame
     const retainedAt = retained === undefined ? undefined : new Set(retained)
@@ -182,17 +186,19 @@ export class Network implements LinkHost {
       const eventTopic = topics[topic[index] as number] as string
       const eventHeaders = headers?.[index]
       const event = new Envelope(
-        `${source}:${eventSeq}`,
-        eventTopic,
-        data[index],
-        source,
-        eventSeq,
-        time[index] as number,
-        eventHeaders == null ? EMPTY_HEADERS : Object.freeze({ ...eventHeaders }),
-        false,
+        {
+          id: `${source}:${eventSeq}`,
+          topic: eventTopic,
+          data: data[index],
+          source,
+          seq: eventSeq,
+          time: time[index] as number,
+          headers: eventHeaders == null ? EMPTY_HEADERS : Object.freeze({ ...eventHeaders }),
+          redelivered: false,
+        },
+        (retainedAt?.has(index) === true ? RETAINED : 0) | (durableAt?.has(index) === true ? DURABLE : 0),
       )
-      if (durableAt?.has(index) === true) markDurable(event)
-      if (answers !== undefined ? !this.#host.answered(answers, event) : !this.#host.deliver(event, retainedAt?.has(index) === true)) {
+      if (answers !== undefined ? !this.#host.answered(answers, event) : !this.#host.deliver(event)) {
         link.rejected++
         this.#host.count('rejected')
         this.#host.report({
@@ -213,21 +219,12 @@ export class Network implements LinkHost {
   }
 
   answerRetained(link: Link, from: string, patterns: readonly string[], ask: number): void {
-    const parsed: string[][] = []
-    for (const pattern of patterns) {
-      try {
-        parsed.push(parsePattern(pattern))
-      } catch {
-        // Ignore a malformed pattern from a peer.
-      }
-    }
-    const events = this.#host.retained(parsed)
+    const events = this.#host.retained(parsePatterns(patterns))
     if (events.length > 0) link.answer(from, events, ask)
   }
 
   // ---- bus side ----
 
-  /** Hands an event to every link (but `except`) behind which someone wants it. */
   /**
    * The links an event on `topic` goes to (never `except`): those behind which
    * someone wants it, and the way back of a reply, even before the asker's
@@ -305,7 +302,7 @@ export class Network implements LinkHost {
   }
 
   close(): void {
-    clearInterval(this.#timer)
+    if (this.#timer !== undefined) clearInterval(this.#timer)
     for (const link of this.links) link.close()
     for (const source of this.#sources) source.close()
     this.#closed.abort()
@@ -365,10 +362,10 @@ export class Network implements LinkHost {
     // silent asks after it, so a tab back from a freeze and its shared worker find each other again;
     // an accepted link silent for ABANDONED_MS is given up (its tab crashed).
     for (const link of [...this.links]) {
-      if (link.neighbors.size > 0) link.announce(false, true)
+      if (link.neighbors.size > 0) link.announce({ force: true })
       else if (link.silentSince !== undefined) {
-        if (link.accepted && now - link.silentSince > ABANDONED_MS) this.#drop(link)
-        else link.announce(true, true)
+        if (link.fromSource && now - link.silentSince > ABANDONED_MS) this.#drop(link)
+        else link.announce({ ask: true, force: true })
       }
     }
   }
@@ -378,10 +375,7 @@ export class Network implements LinkHost {
     if (this.#locks === undefined || this.#lock !== undefined) return
     const hold = new AbortController()
     this.#lock = hold
-    const release = AbortSignal.any([hold.signal, this.#closed.signal])
-    void this.#locks
-      .request(this.#lockName(this.id), { signal: release }, () => new Promise<void>((done) => release.addEventListener('abort', () => done(), { once: true })))
-      .catch(() => {})
+    holdLock(this.#lockName(this.id), AbortSignal.any([hold.signal, this.#closed.signal])).catch(() => {})
   }
 
   #isNeighbor(id: string): boolean {

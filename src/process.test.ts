@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
 import { CrossbusError, type BusEvent } from './index.js'
-import { deferred, diagnostics, recorder, localBus } from './test-helpers.js'
+import { deferred, diagnostics, recorder, localBus } from '../test/helpers.js'
 
 beforeEach(() => {
   vi.useFakeTimers()

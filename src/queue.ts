@@ -52,11 +52,6 @@ export class BoundedQueue<T> {
     return item
   }
 
-  /** Returns the head without removing it. */
-  peek(): T | undefined {
-    return this.#size === 0 ? undefined : this.#slots[this.#head]
-  }
-
   /** Empties the queue and returns what it held, head first. */
   drain(): T[] {
     const items: T[] = []

@@ -1,5 +1,5 @@
 import { describe, expect, test, vi } from 'vitest'
-import { recorder, localBus } from './test-helpers.js'
+import { recorder, localBus } from '../test/helpers.js'
 
 describe('request() and reply()', () => {
   test('resolves with the reply handler’s return value, sync or async', async () => {

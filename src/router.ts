@@ -43,19 +43,21 @@ export class Router<S extends Routable> {
     this.#invalidate()
   }
 
-  remove(target: S): void {
+  /** Takes a target out of routing; false when it was not in it. */
+  remove(target: S): boolean {
     if (isExact(target.tokens)) {
       const list = this.#exact.get(target.pattern)
       const index = list === undefined ? -1 : list.indexOf(target)
-      if (list === undefined || index < 0) return
+      if (list === undefined || index < 0) return false
       list.splice(index, 1)
       if (list.length === 0) this.#exact.delete(target.pattern)
     } else {
       const index = this.#wildcard.indexOf(target)
-      if (index < 0) return
+      if (index < 0) return false
       this.#wildcard.splice(index, 1)
     }
     this.#invalidate()
+    return true
   }
 
   /** Validates `topic` (INVALID_TOPIC) and returns its route. */

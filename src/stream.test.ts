@@ -1,6 +1,6 @@
 import { describe, expect, test, vi } from 'vitest'
 import type { BusEvent } from './index.js'
-import { microtasks, localBus } from './test-helpers.js'
+import { microtasks, localBus } from '../test/helpers.js'
 
 describe('stream()', () => {
   test('yields matching events in order through for await', async () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, test } from 'vitest'
-import { codeOf } from './test-helpers.js'
+import { codeOf } from '../test/helpers.js'
 import { MAX_TOPIC_LENGTH, matches, parsePattern, parseTopic } from './topic.js'
 
 describe('parseTopic()', () => {

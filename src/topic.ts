@@ -56,9 +56,29 @@ export function parsePattern(pattern: unknown): string[] {
   return tokens
 }
 
+/** Parses patterns that came from elsewhere (a peer, a store): a malformed one is skipped, never thrown. */
+export function parsePatterns(patterns: readonly string[]): string[][] {
+  const parsed: string[][] = []
+  for (const pattern of patterns) {
+    try {
+      parsed.push(parsePattern(pattern))
+    } catch {
+      // Skipped: the caller's input, not ours to throw.
+    }
+  }
+  return parsed
+}
+
 /** True for topics whose first token starts with `$`: reserved for the bus itself. */
 export function isReserved(topic: string): boolean {
   return topic.charCodeAt(0) === 36 /* $ */
+}
+
+/** Throws INVALID_TOPIC for a reserved topic: apps cannot publish (or request) on the bus's own topics. */
+export function checkPublishable(topic: unknown): void {
+  if (typeof topic === 'string' && isReserved(topic)) {
+    throw invalid('topic', topic, 'a first token starting with $ is reserved for the bus')
+  }
 }
 
 /** True when the pattern has no wildcard, so it matches exactly one topic. */

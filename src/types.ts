@@ -1,9 +1,9 @@
 import type { ErrorCode } from './errors.js'
 import type { Overflow } from './queue.js'
 import type { RetryOptions } from './retry.js'
-import type { Endpoint, Transport } from './link.js'
+import type { Endpoint, EndpointSource, Transport } from './seams.js'
 
-export type { Endpoint, ErrorCode, Overflow, RetryOptions, Transport }
+export type { Endpoint, EndpointSource, ErrorCode, Overflow, RetryOptions, Transport }
 
 /** Topic → payload map of a typed bus. The untyped bus uses `Record<string, unknown>`. */
 export type EventMap = Record<string, unknown>

@@ -164,7 +164,10 @@ export function decodeFrame(message: unknown): Frame | string {
 /** Batches at least this long carry their number columns in typed arrays. */
 const TYPED_COLUMNS_FROM = 32
 
-/** Encodes events as the columns of an events frame (without the envelope fields). */
+/**
+ * Encodes events as the columns of an events frame (without the envelope
+ * fields), with the indexes of the retained and of the durable ones.
+ */
 export function encodeEvents(
   events: readonly {
     readonly source: string

@@ -1,4 +1,5 @@
 import { delMany, promisifyRequest, setMany, type UseStore } from 'idb-keyval'
+import { defineStore } from '../durable.js'
 import { CrossbusError } from '../errors.js'
 import type { ConsumerState, Store, StoredEvent } from '../types.js'
 import { storageError } from './errors.js'
@@ -145,7 +146,7 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
   /** Resolves when the transaction commits; rejects with its error (a QuotaExceededError) when it aborts. */
   const done = (store: IDBObjectStore): Promise<void> => promisifyRequest(store.transaction)
 
-  return {
+  return defineStore({
     name: `indexeddb:${dbName}`,
     append(events) {
       return transact('readwrite', async (store) => {
@@ -253,5 +254,5 @@ export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
       use = undefined
       void current?.('readonly', (store) => store.transaction.db.close()).catch(() => {})
     },
-  }
+  })
 }

@@ -1,6 +1,12 @@
+import { defineStore } from '../durable.js'
+import { randomId } from '../ids.js'
 import type { ConsumerState, Store, StoredEvent } from '../types.js'
 import { storageError } from './errors.js'
-import { checkRetention, retentionVerdicts, type RetentionOptions } from './retention.js'
+import { checkRetention, type RetentionOptions, retentionVerdicts } from './retention.js'
+
+/** Names each memory log: contexts never share one, so each is its own log for locks (which may span an origin). */
+const processId = randomId()
+let stores = 0
 
 /**
  * A durable log in memory: the same behaviour as indexedDbStore(), for Node,
@@ -9,10 +15,6 @@ import { checkRetention, retentionVerdicts, type RetentionOptions } from './rete
  * @example
  * const bus = createBus({ store: memoryStore({ maxEvents: 10_000 }) })
  */
-/** Names each memory log: contexts never share one, so each is its own log for locks (which may span an origin). */
-const id = Math.random().toString(36).slice(2)
-let stores = 0
-
 export function memoryStore(options: RetentionOptions = {}): Store {
   const retention = checkRetention(options)
   let events: StoredEvent[] = []
@@ -20,8 +22,8 @@ export function memoryStore(options: RetentionOptions = {}): Store {
   /** The last retained event of each topic; kept when the event itself leaves the log. */
   const retained = new Map<string, StoredEvent>()
   let next = 1
-  return {
-    name: `memory:${id}:${++stores}`,
+  return defineStore({
+    name: `memory:${processId}:${++stores}`,
     append(batch) {
       let copies: Omit<StoredEvent, 'position'>[]
       try {
@@ -80,5 +82,5 @@ export function memoryStore(options: RetentionOptions = {}): Store {
       return Promise.resolve({ deleted, evicted })
     },
     close() {},
-  }
+  })
 }

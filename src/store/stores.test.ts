@@ -1,8 +1,8 @@
 import { describe, expect, test, vi } from 'vitest'
 import { indexedDbStore } from './idb.js'
 import { memoryStore } from './memory.js'
-import { describeStore, event } from './test-store-conformance.js'
-import { freshDbName, realIndexedDb } from './test-idb.js'
+import { describeStore, event } from '../../test/store-conformance.js'
+import { freshDbName, realIndexedDb } from '../../test/idb.js'
 
 /** One database per test, so tests cannot see each other's logs; two handles of one test share theirs. */
 let current = ''

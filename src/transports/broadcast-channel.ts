@@ -1,4 +1,4 @@
-import type { Endpoint, Transport } from '../link.js'
+import type { Endpoint, Transport } from '../seams.js'
 import type { Overflow } from '../queue.js'
 
 export interface LinkOptions {

@@ -1,4 +1,4 @@
-import type { Transport } from '../link.js'
+import type { Transport } from '../seams.js'
 import { broadcastChannel } from './broadcast-channel.js'
 
 /**

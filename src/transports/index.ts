@@ -8,4 +8,4 @@
  */
 export { broadcastChannel, type BroadcastChannelOptions, type LinkOptions } from './broadcast-channel.js'
 export { messagePort, type MessagePortOptions, type MessagePortTarget } from './message-port.js'
-export type { Endpoint, Transport } from '../link.js'
+export type { Endpoint, EndpointSource, Transport } from '../seams.js'

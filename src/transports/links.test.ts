@@ -1,6 +1,6 @@
-import { describeLink, messageChannelPair } from './test-conformance.js'
+import { describeLink, messageChannelPair } from '../../test/link-conformance.js'
 import { broadcastChannel } from './broadcast-channel.js'
-import type { Endpoint, Transport } from '../link.js'
+import type { Endpoint, Transport } from '../seams.js'
 
 let channels = 0
 

@@ -1,4 +1,4 @@
-import type { Endpoint, EndpointSource, Transport } from '../link.js'
+import type { Endpoint, EndpointSource, Transport } from '../seams.js'
 import type { LinkOptions } from './broadcast-channel.js'
 
 export interface MessagePortOptions extends LinkOptions {

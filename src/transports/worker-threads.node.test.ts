@@ -8,7 +8,7 @@ import { createBus } from '../bus.js'
 import type { Bus } from '../types.js'
 import { broadcastChannel } from './broadcast-channel.js'
 import { messagePort } from './message-port.js'
-import { describeLink } from './test-conformance.js'
+import { describeLink } from '../../test/link-conformance.js'
 
 let directory: string
 let workerFile: string
@@ -23,7 +23,7 @@ beforeAll(async () => {
       outDir: directory,
       ssr: true,
       minify: false,
-      rollupOptions: { input: { worker: new URL('./test-worker-entry.ts', import.meta.url).pathname }, output: { entryFileNames: '[name].mjs' } },
+      rollupOptions: { input: { worker: new URL('../../test/worker-entry.ts', import.meta.url).pathname }, output: { entryFileNames: '[name].mjs' } },
     },
   })
   workerFile = join(directory, 'worker.mjs')

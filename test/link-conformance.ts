@@ -4,10 +4,10 @@
  * a fresh, connected pair of transports for each test.
  */
 import { describe, expect, test, vi } from 'vitest'
-import { createBus } from '../bus.js'
-import type { Transport } from '../link.js'
-import { messagePort } from './message-port.js'
-import type { Bus, BusOptions, Diagnostic } from '../types.js'
+import { createBus } from '../src/bus.js'
+import type { Transport } from '../src/seams.js'
+import { messagePort } from '../src/transports/message-port.js'
+import type { Bus, BusOptions, Diagnostic } from '../src/types.js'
 
 export interface LinkPair {
   /** Transports for two contexts joined by the link under test. */

@@ -1,6 +1,6 @@
-import { createBus } from './bus.js'
-import { CrossbusError } from './errors.js'
-import type { Bus, BusEvent, BusOptions, Diagnostic } from './types.js'
+import { createBus } from '../src/bus.js'
+import { CrossbusError } from '../src/errors.js'
+import type { Bus, BusEvent, BusOptions, Diagnostic } from '../src/types.js'
 
 /** A promise with its resolve exposed. */
 export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { expect, test } from 'vitest'
-import { createEventIds } from './event-id.js'
+import { createEventIds } from './ids.js'
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: the title shows the id's template literally
 test('ids are `${source}:${seq}` for every seq, in order or not', () => {

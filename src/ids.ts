@@ -1,3 +1,15 @@
+/** Ids: a context's random id, and the ids of its events. */
+
+/** A random id that is a valid topic token: 8 base36 characters, no dots. */
+export function randomId(): string {
+  const bytes = new Uint8Array(8)
+  if (typeof crypto === 'object' && typeof crypto.getRandomValues === 'function') crypto.getRandomValues(bytes)
+  else for (let index = 0; index < bytes.length; index++) bytes[index] = Math.floor(Math.random() * 256)
+  let id = ''
+  for (const byte of bytes) id += (byte % 36).toString(36)
+  return id
+}
+
 /**
  * Event ids are `${source}:${seq}`. Turning a large number into a string costs
  * more than the rest of a publish, so ids are assembled from a prefix that

@@ -4,7 +4,7 @@
  * Chromium): the same assertions, so the two behave alike.
  */
 import { describe, expect, test } from 'vitest'
-import type { Store, StoredEvent } from '../types.js'
+import type { Store, StoredEvent } from '../src/types.js'
 
 type Input = Omit<StoredEvent, 'position'>
 

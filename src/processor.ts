@@ -1,0 +1,192 @@
+import { BUSY, IDLE, type DrainState } from './dispatcher.js'
+import { isDurable, REPLY_TO, withChanges } from './envelope.js'
+import { CrossbusError, errorMessage, quote } from './errors.js'
+import { callback, duration, positiveInteger } from './options.js'
+import { abortReason, backoffDelay, type ResolvedRetry, resolveRetry, sleep } from './retry.js'
+import { Subscriber, type SubscriberHost, type SubscriberOptions } from './subscriber.js'
+import { matchTokens, parsePattern, parseTopic } from './topic.js'
+import type { BusEvent, ProcessContext, ProcessOptions } from './types.js'
+
+export interface ProcessorSettings {
+  concurrency: number
+  timeout: number | undefined
+  retry: ResolvedRetry
+  deadLetter: string | ((event: BusEvent, error: unknown) => void) | undefined
+}
+
+export type ProcessHandler = (event: BusEvent, context: ProcessContext) => unknown
+
+/** A processor's options, checked (TypeError, or INVALID_TOPIC for a dead-letter topic its own pattern matches). */
+export function processorSettings(pattern: string, options: ProcessOptions): ProcessorSettings {
+  const { deadLetter } = options
+  if (typeof deadLetter === 'string') {
+    if (matchTokens(parsePattern(pattern), parseTopic(deadLetter))) {
+      throw new CrossbusError(
+        'INVALID_TOPIC',
+        `deadLetter ${quote(deadLetter)} matches the processor's own pattern ${quote(pattern)}: its dead letters would come back to it`,
+      )
+    }
+  } else if (deadLetter !== undefined) callback('deadLetter', deadLetter)
+  return {
+    concurrency: positiveInteger('concurrency', options.concurrency, 1),
+    timeout: duration('timeout', options.timeout),
+    retry: resolveRetry(options.retry),
+    deadLetter,
+  }
+}
+
+/**
+ * `process`: runs up to `concurrency` events at once, each attempt with its own
+ * AbortSignal (processor stopped, bus closed, attempt timed out), retries with
+ * exponential backoff on abortable timers, and dead-letters after the last attempt.
+ */
+export class ProcessorSubscriber extends Subscriber {
+  readonly #handler: ProcessHandler
+  readonly #settings: ProcessorSettings
+  /** Aborts when this processor stops: unsubscribed, its signal aborted, or the bus closed. */
+  readonly #stop = new AbortController()
+  #running = 0
+
+  constructor(host: SubscriberHost, options: SubscriberOptions, handler: ProcessHandler, settings: ProcessorSettings) {
+    super(host, options)
+    this.#handler = handler
+    this.#settings = settings
+  }
+
+  protected override onStop(reason: unknown): void {
+    this.#stop.abort(reason)
+  }
+
+  /** The bus is closing: running attempts abort (not retried, not dead-lettered); what is queued is dropped and counted. */
+  override closing(reason: unknown): void {
+    for (const event of this.queue.drain()) this.drops.record(event.topic, event.id)
+    this.unsubscribe(reason)
+  }
+
+  drain(): DrainState {
+    const queue = this.queue
+    while (this.active && this.#running < this.#settings.concurrency) {
+      const event = queue.shift()
+      if (event === undefined) break
+      this.#running++
+      this.host.dispatcher.started()
+      void this.#run(event).then(() => {
+        this.#running--
+        if (this.active && queue.size > 0 && !this.scheduled) this.host.dispatcher.schedule(this)
+        this.host.dispatcher.settled()
+      })
+    }
+    return this.#running > 0 ? BUSY : IDLE
+  }
+
+  async #run(event: BusEvent): Promise<void> {
+    const { retry } = this.#settings
+    const stop = this.#stop.signal
+    for (let attempt = 1; ; attempt++) {
+      if (stop.aborted) return
+      if (attempt > 1) this.host.counters.retried++
+      let error: unknown
+      try {
+        await this.#attempt(event, attempt)
+        this.recordDelivery()
+        this.afterHandled?.(event)
+        return
+      } catch (caught) {
+        error = caught
+      }
+      if (stop.aborted) {
+        // Stopped mid-attempt: the event is neither retried nor dead-lettered.
+        this.failed++
+        this.host.counters.failed++
+        return
+      }
+      this.recordFailure(event, error)
+      if (attempt >= retry.attempts) {
+        this.#deadLetter(event, error, attempt)
+        this.afterHandled?.(event)
+        return
+      }
+      const delay = backoffDelay(retry, attempt)
+      this.notify('retry', event, `attempt ${attempt + 1}/${retry.attempts} of ${event.id} in ${Math.round(delay)} ms`, error)
+      try {
+        await sleep(delay, stop)
+      } catch {
+        return
+      }
+    }
+  }
+
+  /** One attempt: resolves when the handler does, rejects on its failure or as soon as the attempt's signal aborts. */
+  #attempt(event: BusEvent, attempt: number): Promise<void> {
+    const stop = this.#stop.signal
+    const controller = new AbortController()
+    const signal = controller.signal
+    const onStop = (): void => controller.abort(stop.reason)
+    stop.addEventListener('abort', onStop, { once: true })
+    const { timeout } = this.#settings
+    const timer =
+      timeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            controller.abort(new CrossbusError('TIMEOUT', `${quote(this.pattern)}: attempt ${attempt} timed out after ${timeout} ms`))
+          }, timeout)
+    return new Promise<void>((resolve, reject) => {
+      const finish = (): void => {
+        if (timer !== undefined) clearTimeout(timer)
+        stop.removeEventListener('abort', onStop)
+        signal.removeEventListener('abort', onAbort)
+      }
+      const onAbort = (): void => {
+        finish()
+        reject(abortReason(signal))
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      // A retried event is a redelivery.
+      const seen = attempt > 1 && !event.redelivered ? withChanges(event, event.data, true) : event
+      Promise.resolve()
+        .then(() => this.#handler(this.view(seen), { signal, attempt }))
+        .then(
+          () => {
+            finish()
+            if (signal.aborted) reject(abortReason(signal))
+            else resolve()
+          },
+          (error: unknown) => {
+            finish()
+            reject(signal.aborted ? abortReason(signal) : error)
+          },
+        )
+    })
+  }
+
+  #deadLetter(event: BusEvent, error: unknown, attempts: number): void {
+    const { deadLetter } = this.#settings
+    this.host.counters.deadLettered++
+    if (typeof deadLetter === 'string') {
+      // Not the request's reply-to: a reply() on the dead-letter topic must not answer the original asker.
+      const { [REPLY_TO]: _replyTo, ...headers } = event.headers
+      // A durable event's dead letter is durable too: it leaves the log only once someone has it.
+      this.host.publishInternal(
+        deadLetter,
+        event.data,
+        Object.freeze({
+          ...headers,
+          'x-crossbus-topic': event.topic,
+          'x-crossbus-error': errorMessage(error),
+          'x-crossbus-attempts': String(attempts),
+        }),
+        isDurable(event),
+      )
+      return
+    }
+    if (typeof deadLetter === 'function') {
+      try {
+        deadLetter(event, error)
+      } catch (callbackError) {
+        this.notify('handler-error', event, `deadLetter threw: ${errorMessage(callbackError)}`, callbackError)
+      }
+      return
+    }
+    this.notify('dead-letter', event, `gave up on ${event.id} after ${attempts} attempt(s): ${errorMessage(error)}. Set deadLetter to keep such events.`, error)
+  }
+}

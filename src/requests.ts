@@ -1,0 +1,129 @@
+import { EMPTY_HEADERS, REPLY_ERROR, REPLY_TO } from './envelope.js'
+import { CrossbusError, errorMessage, quote } from './errors.js'
+import { type Handler, HandlerSubscriber } from './handler.js'
+import type { Network } from './network.js'
+import { duration } from './options.js'
+import { type Publisher, UNCHECKED } from './publisher.js'
+import type { Registry } from './registry.js'
+import type { Router } from './router.js'
+import { settleable } from './settle.js'
+import type { Subscriber } from './subscriber.js'
+import { checkPublishable, matchTokens } from './topic.js'
+import type { BusEvent, RequestOptions, SubscribeOptions } from './types.js'
+
+const DEFAULT_REQUEST_TIMEOUT = 5000
+
+/** What request/reply needs from its bus. */
+export interface RequestsHost {
+  /** This context's id: its inbox is `$reply.<id>.>`. */
+  readonly id: string
+  readonly registry: Registry
+  readonly router: Router<Subscriber>
+  readonly publisher: Publisher
+  readonly network: Network | undefined
+  /** Aborts when the bus closes: pending requests reject with CLOSED. */
+  readonly closeSignal: AbortSignal
+  /** Capacity of the inbox. */
+  readonly capacity: number
+  /** This context's reply patterns changed: peers must hear of it. */
+  interestChanged(): void
+}
+
+interface PendingRequest {
+  resolve(value: unknown): void
+  reject(error: unknown): void
+}
+
+/**
+ * Request and reply: reply handlers (advertised to peers), and requests that
+ * publish with a reply-to inbox topic and wait for the first reply.
+ */
+export class Requests {
+  readonly #host: RequestsHost
+  readonly #replyers = new Set<Subscriber>()
+  readonly #pending = new Map<string, PendingRequest>()
+  #inbox: Subscriber | undefined
+  #requests = 0
+
+  constructor(host: RequestsHost) {
+    this.#host = host
+  }
+
+  /** Answers requests on `pattern`: the handler's return value is the reply, its failure a failed reply. */
+  reply(pattern: string, handler: (event: BusEvent) => unknown, options?: SubscribeOptions): Subscriber {
+    const publisher = this.#host.publisher
+    const answer: Handler = (event) => {
+      const replyTo = event.headers[REPLY_TO]
+      if (replyTo === undefined) return handler(event)
+      return Promise.resolve()
+        .then(() => handler(event))
+        .then(
+          (value) => publisher.emit(replyTo, value, EMPTY_HEADERS, UNCHECKED),
+          (error: unknown) => {
+            publisher.emit(replyTo, error, Object.freeze({ [REPLY_ERROR]: errorMessage(error) }), UNCHECKED)
+            throw error
+          },
+        )
+    }
+    const registry = this.#host.registry
+    const subscriber = registry.attach(pattern, options, (settings) => new HandlerSubscriber(registry, settings, answer))
+    if (subscriber.active) {
+      this.#replyers.add(subscriber)
+      subscriber.onEnd(() => this.#replyers.delete(subscriber))
+      if (!subscriber.local) this.#host.interestChanged()
+    }
+    return subscriber
+  }
+
+  /** This context's reply patterns that other contexts' requests may reach. */
+  patterns(): string[] {
+    const replies = new Set<string>()
+    for (const replyer of this.#replyers) if (!replyer.local) replies.add(replyer.pattern)
+    return [...replies]
+  }
+
+  request(topic: string, data: unknown, options: RequestOptions = {}): Promise<unknown> {
+    checkPublishable(topic)
+    const host = this.#host
+    const tokens = host.router.tokens(topic)
+    const timeout = duration('timeout', options.timeout) ?? DEFAULT_REQUEST_TIMEOUT
+    if (!host.closeSignal.aborted && !this.#hasResponder(tokens)) {
+      return Promise.reject(new CrossbusError('NO_RESPONDERS', `no reply handler matches ${quote(topic)}`))
+    }
+    return settleable(host.closeSignal, options.signal, timeout, `no reply to ${quote(topic)} within ${timeout} ms`, (resolve, reject) => {
+      this.#openInbox()
+      const replyTo = `$reply.${host.id}.${++this.#requests}`
+      this.#pending.set(replyTo, { resolve, reject })
+      try {
+        host.publisher.emit(topic, data, Object.freeze({ [REPLY_TO]: replyTo }), 0)
+      } catch (error) {
+        this.#pending.delete(replyTo)
+        throw error
+      }
+      return () => this.#pending.delete(replyTo)
+    })
+  }
+
+  #hasResponder(tokens: readonly string[]): boolean {
+    for (const replyer of this.#replyers) if (matchTokens(replyer.tokens, tokens)) return true
+    return this.#host.network?.hasResponder(tokens) ?? false
+  }
+
+  #openInbox(): void {
+    if (this.#inbox !== undefined) return
+    const registry = this.#host.registry
+    this.#inbox = registry.attach(
+      `$reply.${this.#host.id}.>`,
+      { capacity: this.#host.capacity },
+      (settings) =>
+        new HandlerSubscriber(registry, settings, (event) => {
+          const pending = this.#pending.get(event.topic)
+          if (pending === undefined) return
+          const failure = event.headers[REPLY_ERROR]
+          if (failure === undefined) pending.resolve(event.data)
+          else pending.reject(event.data instanceof Error ? event.data : new Error(failure))
+        }),
+      { internal: true },
+    )
+  }
+}

@@ -40,38 +40,43 @@ export interface EventFields {
   readonly redelivered: boolean
 }
 
+/** Where an envelope keeps its publish flags: a non-enumerable own property, absent when they are 0. */
+const FLAGS: unique symbol = Symbol('crossbus.flags')
+
 /**
  * The event envelope. A class, so every event shares one shape and prints as
- * `Envelope`; its publish flags (RETAINED, DURABLE) ride along privately, for
- * the links and the durable subscriptions, and never show in the event.
+ * `Envelope`; its publish flags (RETAINED, DURABLE) ride along out of sight,
+ * for the links and the durable subscriptions. Its fields are plain own
+ * properties assigned once (declared, not defined as class fields: a field
+ * definition per property costs as much as the rest of a publish).
  */
 export class Envelope implements BusEvent {
-  readonly id: string
-  readonly topic: string
-  readonly data: unknown
-  readonly source: string
-  readonly seq: number
-  readonly time: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly redelivered: boolean
-  readonly #flags: number
+  declare readonly id: string
+  declare readonly topic: string
+  declare readonly data: unknown
+  declare readonly source: string
+  declare readonly seq: number
+  declare readonly time: number
+  declare readonly headers: Readonly<Record<string, string>>
+  declare readonly redelivered: boolean
 
   constructor(fields: EventFields, flags = 0) {
-    this.id = fields.id
-    this.topic = fields.topic
-    this.data = fields.data
-    this.source = fields.source
-    this.seq = fields.seq
-    this.time = fields.time
-    this.headers = fields.headers
-    this.redelivered = fields.redelivered
-    this.#flags = flags
+    const self = this as { -readonly [K in keyof EventFields]: EventFields[K] }
+    self.id = fields.id
+    self.topic = fields.topic
+    self.data = fields.data
+    self.source = fields.source
+    self.seq = fields.seq
+    self.time = fields.time
+    self.headers = fields.headers
+    self.redelivered = fields.redelivered
+    if (flags !== 0) Object.defineProperty(this, FLAGS, { value: flags })
     if (FREEZE) Object.freeze(this)
   }
 
-  /** The publish flags of an event (0 for an object that is not an Envelope). */
+  /** The publish flags of an event (0 for none, and for an object that is not an Envelope). */
   static flags(event: BusEvent): number {
-    return #flags in event ? (event as Envelope).#flags : 0
+    return (event as { [FLAGS]?: number })[FLAGS] ?? 0
   }
 }
 

@@ -41,29 +41,36 @@ export interface PublisherHost {
   readonly validate: boolean | undefined
 }
 
-/** The receipt; `id` is built only when asked for, which most publishers never do. */
+/**
+ * The receipt; `id` is built only when asked for, which most publishers never
+ * do. Its fields are assigned, not defined as class fields (a definition each
+ * costs more than the assignment, on every publish).
+ */
 class PublishReceipt implements Receipt {
-  readonly queued: number
-  readonly dropped: number
-  readonly #ids: (seq: number) => string
-  readonly #seq: number
-  /** The append transaction of a durable event. */
-  readonly #persisted: { readonly promise: Promise<void> } | undefined
+  declare readonly queued: number
+  declare readonly dropped: number
+  /** @internal */
+  declare readonly ids: (seq: number) => string
+  /** @internal */
+  declare readonly seq: number
+  /** @internal The append transaction of a durable event. */
+  declare readonly append: { readonly promise: Promise<void> } | undefined
 
-  constructor(ids: (seq: number) => string, seq: number, queued: number, dropped: number, persisted: { readonly promise: Promise<void> } | undefined) {
-    this.#ids = ids
-    this.#seq = seq
-    this.queued = queued
-    this.dropped = dropped
-    this.#persisted = persisted
+  constructor(ids: (seq: number) => string, seq: number, queued: number, dropped: number, append: { readonly promise: Promise<void> } | undefined) {
+    const self = this as { -readonly [K in 'ids' | 'seq' | 'queued' | 'dropped' | 'append']: PublishReceipt[K] }
+    self.ids = ids
+    self.seq = seq
+    self.queued = queued
+    self.dropped = dropped
+    self.append = append
   }
 
   get id(): string {
-    return this.#ids(this.#seq)
+    return this.ids(this.seq)
   }
 
   get persisted(): Promise<void> {
-    return this.#persisted === undefined ? RESOLVED : this.#persisted.promise
+    return this.append === undefined ? RESOLVED : this.append.promise
   }
 }
 

@@ -16,6 +16,7 @@ const entries = {
   transports: resolve(root, 'src/transports/index.ts'),
   idb: resolve(root, 'src/store/idb.ts'),
   memory: resolve(root, 'src/store/memory.ts'),
+  store: resolve(root, 'src/store/index.ts'),
 }
 
 export default defineConfig({

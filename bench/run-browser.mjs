@@ -135,6 +135,9 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6
   const server = await createServer({
     configFile: false,
     root,
+    // As an app's production build: the bundler says NODE_ENV is production (envelopes are not frozen).
+    // CROSSBUS_BENCH_DEVELOPMENT=1 measures a development build instead.
+    define: { 'process.env.NODE_ENV': JSON.stringify(process.env.CROSSBUS_BENCH_DEVELOPMENT === '1' ? 'development' : 'production') },
     logLevel: 'warn',
     clearScreen: false,
     server: {

@@ -10,8 +10,15 @@ import { promisify } from 'node:util'
 import { BURST, CAPACITY, LIBRARIES, PUBLISH_CASES } from './core.mjs'
 import { rate, table, verdict } from './format.mjs'
 
-/** Goals from the issue: crossbus ÷ peer, in deliveries per second, at least this. */
+/** Goals from the issues: crossbus ÷ peer, in deliveries per second, at least this (issue 2; issue 9 aimed at 0.25× eventemitter3 on the way). */
 const GOALS = { eventemitter3: 0.5, emittery: 5 }
+const STEP_GOAL = { peer: 'eventemitter3', goal: 0.25, subs: 1 }
+/**
+ * crossbus runs as an app's production build does (NODE_ENV=production: envelopes
+ * are not frozen); section 1 also shows it as a development build does.
+ */
+const PRODUCTION = { NODE_ENV: 'production' }
+const DEVELOPMENT = { NODE_ENV: 'development' }
 const SUBSCRIBER_COUNTS = [1, 10]
 const TIMING = { time: 1000, warmupTime: 250 }
 const HEAP_CHECKPOINTS = [100_000, 1_000_000]
@@ -31,8 +38,8 @@ const caseScript = fileURLToPath(new URL('./case.mjs', import.meta.url))
 const run = promisify(execFile)
 
 /** Measures one case in a fresh Node process (see case.mjs); cases run one at a time. */
-async function measure(spec) {
-  const { stdout } = await run(process.execPath, ['--expose-gc', caseScript, JSON.stringify(spec)], { maxBuffer: 1 << 24 })
+async function measure(spec, env = PRODUCTION) {
+  const { stdout } = await run(process.execPath, ['--expose-gc', caseScript, JSON.stringify(spec)], { maxBuffer: 1 << 24, env: { ...process.env, ...env } })
   return JSON.parse(stdout)
 }
 
@@ -43,7 +50,7 @@ export async function runCore() {
   console.log(`crossbus core bench: Node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? 'unknown cpu'}, load average ${load.toFixed(2)}`)
   if (load >= cpus.length) console.log('WARNING: the machine is busy with other work; expect noisy numbers (see the ± column)')
   console.log(
-    `each case in its own process; tinybench ${TIMING.time} ms per case after ${TIMING.warmupTime} ms of warm-up; ` +
+    `each case in its own process, with NODE_ENV=production unless a row says otherwise; tinybench ${TIMING.time} ms per case after ${TIMING.warmupTime} ms of warm-up; ` +
       '± is the relative margin of error of the mean (95%)\n',
   )
 
@@ -53,11 +60,16 @@ export async function runCore() {
   for (const subs of SUBSCRIBER_COUNTS) {
     const rows = []
     for (const library of LIBRARIES) rows.push(await measure({ kind: 'throughput', library, subs, ...TIMING }))
+    const development = {
+      ...(await measure({ kind: 'throughput', library: 'crossbus', subs, ...TIMING }, DEVELOPMENT)),
+      library: 'crossbus, development build',
+    }
+    rows.splice(1, 0, development)
     throughput.push(...rows)
     const crossbus = rows.find((row) => row.library === 'crossbus')
     ratios[subs] = {}
     for (const row of rows) {
-      if (row !== crossbus) ratios[subs][row.library] = crossbus.deliveriesPerSecond / row.deliveriesPerSecond
+      if (row !== crossbus && row !== development) ratios[subs][row.library] = crossbus.deliveriesPerSecond / row.deliveriesPerSecond
     }
 
     console.log(`1. publish→deliver, bursts of ${BURST} events, ${subs} subscriber${subs === 1 ? '' : 's'}; each handler adds the data to a sum`)
@@ -68,7 +80,11 @@ export async function runCore() {
         rate(row.deliveriesPerSecond),
         rate(row.publishesPerSecond),
         `${row.rme.toFixed(1)}%`,
-        row === crossbus ? '' : `${ratios[subs][row.library].toFixed(2)}×`,
+        row === crossbus
+          ? ''
+          : row === development
+            ? `${(crossbus.deliveriesPerSecond / row.deliveriesPerSecond).toFixed(2)}×`
+            : `${ratios[subs][row.library].toFixed(2)}×`,
       ]),
     )
     const complete = crossbus.dropped === 0 && crossbus.failed === 0 && crossbus.delivered === crossbus.published * subs
@@ -80,6 +96,12 @@ export async function runCore() {
     for (const [peer, goal] of Object.entries(GOALS)) {
       console.log(`   goal ≥ ${goal}× ${peer}: ${ratios[subs][peer].toFixed(2)}× ${verdict(ratios[subs][peer] >= goal)}`)
     }
+    if (subs === STEP_GOAL.subs) {
+      const ratio = ratios[subs][STEP_GOAL.peer]
+      console.log(`   issue 9's aim ≥ ${STEP_GOAL.goal}× ${STEP_GOAL.peer}: ${ratio.toFixed(2)}× ${verdict(ratio >= STEP_GOAL.goal)}`)
+    }
+    const devRatio = development.deliveriesPerSecond / rows.find((row) => row.library === STEP_GOAL.peer).deliveriesPerSecond
+    console.log(`   a development build (frozen envelopes): ${devRatio.toFixed(2)}× ${STEP_GOAL.peer}`)
     console.log()
   }
 

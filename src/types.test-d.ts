@@ -1,5 +1,5 @@
 import { describe, expectTypeOf, test } from 'vitest'
-import { createBus, type BusEvent, type DeepReadonly, type PatternMatches } from './index.js'
+import { createBus, type BusEvent, type DeepReadonly, type Endpoint, type EndpointSource, type PatternMatches, type Transport } from './index.js'
 
 type Events = {
   'cart.updated': { items: number }
@@ -91,5 +91,15 @@ describe('PatternMatches', () => {
     expectTypeOf<PatternMatches<'>', '$reply.x'>>().toEqualTypeOf<false>()
     expectTypeOf<PatternMatches<'orders.>', 'orders.$x'>>().toEqualTypeOf<true>()
     expectTypeOf<PatternMatches<'orders.*', 'orders.$x'>>().toEqualTypeOf<true>()
+  })
+})
+
+describe('the transport seam', () => {
+  test('EndpointSource is exported from crossbus, and a Transport may open one', () => {
+    const source: EndpointSource = { kind: 'source', accept: () => {}, close: () => {} }
+    const transport: Transport = { name: 'custom', open: () => source }
+    expectTypeOf(transport.open({ name: 'n', id: 'i' })).toEqualTypeOf<Endpoint | EndpointSource>()
+    // @ts-expect-error a source has no post(): it hands out endpoints
+    source.post('x')
   })
 })

@@ -182,6 +182,11 @@ export class DurableLog implements DurableEngine {
     }, COMPACT_MS)
   }
 
+  /** The bus is closing: consumers read nothing more from the log; what they hold is still handled and acked. */
+  closing(): void {
+    for (const consumer of this.#consumers) consumer.hold()
+  }
+
   /** Waits for appends and for every consumer's last ack; stops compacting. */
   async close(): Promise<void> {
     this.#closed = true
@@ -231,6 +236,8 @@ class DurableConsumer {
   #poll: ReturnType<typeof setTimeout> | undefined
   #failures = 0
   #stopping = false
+  /** The bus is closing: no more reads. */
+  #holding = false
   #stopped: Promise<void> | undefined
 
   constructor(log: DurableLog, host: DurableHost, subscriber: Subscriber, name: string, activate: () => void) {
@@ -261,6 +268,12 @@ class DurableConsumer {
       .catch(() => {
         // Stopped while waiting for the lock.
       })
+  }
+
+  /** Reads nothing more from the log (the bus is closing); acks go on. */
+  hold(): void {
+    this.#holding = true
+    clearTimeout(this.#poll)
   }
 
   /** The log may have grown. */
@@ -321,7 +334,7 @@ class DurableConsumer {
     const subscriber = this.#subscriber
     const queue = subscriber.queue
     try {
-      while (this.#live && subscriber.active) {
+      while (this.#live && !this.#holding && subscriber.active) {
         const room = queue.capacity - queue.size
         if (room <= 0) return
         const refetch = this.#refetch.shift()
@@ -363,7 +376,7 @@ class DurableConsumer {
       }
     } finally {
       this.#reading = false
-      if (this.#live && this.#caughtUp) this.#poll = setTimeout(() => this.wake(), POLL_MS)
+      if (this.#live && !this.#holding && this.#caughtUp) this.#poll = setTimeout(() => this.wake(), POLL_MS)
     }
   }
 

@@ -34,6 +34,8 @@ export interface DurableEngine {
   consume(subscriber: Subscriber, name: string, activate: () => void): void
   /** Resolves when every event appended so far is committed or has failed. */
   flush(): Promise<void>
+  /** The bus is closing: consumers read nothing more from the log; what they hold is still handled and acked. */
+  closing(): void
   /** Waits for appends and every consumer's last ack; stops compacting. */
   close(): Promise<void>
 }

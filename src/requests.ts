@@ -50,13 +50,13 @@ export class Requests {
   }
 
   /** Answers requests on `pattern`: the handler's return value is the reply, its failure a failed reply. */
-  reply(pattern: string, handler: (event: BusEvent) => unknown, options?: SubscribeOptions): Subscriber {
+  reply(pattern: string, handler: Handler, options?: SubscribeOptions): Subscriber {
     const publisher = this.#host.publisher
-    const answer: Handler = (event) => {
+    const answer: Handler = (event, context) => {
       const replyTo = event.headers[REPLY_TO]
-      if (replyTo === undefined) return handler(event)
+      if (replyTo === undefined) return handler(event, context)
       return Promise.resolve()
-        .then(() => handler(event))
+        .then(() => handler(event, context))
         .then(
           (value) => publisher.emit(replyTo, value, EMPTY_HEADERS, UNCHECKED),
           (error: unknown) => {
@@ -87,9 +87,10 @@ export class Requests {
     const host = this.#host
     const tokens = host.router.tokens(topic)
     const timeout = duration('timeout', options.timeout) ?? DEFAULT_REQUEST_TIMEOUT
-    if (!host.closeSignal.aborted && !this.#hasResponder(tokens)) {
-      return Promise.reject(new CrossbusError('NO_RESPONDERS', `no reply handler matches ${quote(topic)}`))
-    }
+    const network = host.network
+    const noResponders = (): CrossbusError => new CrossbusError('NO_RESPONDERS', `no reply handler matches ${quote(topic)}`)
+    // Starting up, the peers' reply patterns may not be known yet: the request goes out and waits for discovery.
+    if (!host.closeSignal.aborted && !this.#hasResponder(tokens) && network?.discovering !== true) return Promise.reject(noResponders())
     return settleable(host.closeSignal, options.signal, timeout, `no reply to ${quote(topic)} within ${timeout} ms`, (resolve, reject) => {
       this.#openInbox()
       const replyTo = `$reply.${host.id}.${++this.#requests}`
@@ -99,6 +100,11 @@ export class Requests {
       } catch (error) {
         this.#pending.delete(replyTo)
         throw error
+      }
+      if (network !== undefined && network.discovering && !this.#hasResponder(tokens)) {
+        void network.discovered().then(() => {
+          if (this.#pending.has(replyTo) && !this.#hasResponder(tokens)) reject(noResponders())
+        })
       }
       return () => this.#pending.delete(replyTo)
     })

@@ -9,7 +9,7 @@ import type { Router } from './router.js'
 import { settleable } from './settle.js'
 import type { Subscriber } from './subscriber.js'
 import { checkPublishable, matchTokens } from './topic.js'
-import type { BusEvent, RequestOptions, SubscribeOptions } from './types.js'
+import type { RequestOptions, SubscribeOptions } from './types.js'
 
 const DEFAULT_REQUEST_TIMEOUT = 5000
 
@@ -101,7 +101,7 @@ export class Requests {
         this.#pending.delete(replyTo)
         throw error
       }
-      if (network !== undefined && network.discovering && !this.#hasResponder(tokens)) {
+      if (network?.discovering && !this.#hasResponder(tokens)) {
         void network.discovered().then(() => {
           if (this.#pending.has(replyTo) && !this.#hasResponder(tokens)) reject(noResponders())
         })

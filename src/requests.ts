@@ -1,5 +1,5 @@
 import { EMPTY_HEADERS, REPLY_ERROR, REPLY_TO } from './envelope.js'
-import { CrossbusError, errorMessage, quote } from './errors.js'
+import { CrossbusError, errorFromWire, errorToWire, quote } from './errors.js'
 import { type Handler, HandlerSubscriber } from './handler.js'
 import type { Network } from './network.js'
 import { duration } from './options.js'
@@ -12,6 +12,9 @@ import { checkPublishable, matchTokens } from './topic.js'
 import type { RequestOptions, SubscribeOptions } from './types.js'
 
 const DEFAULT_REQUEST_TIMEOUT = 5000
+/** A failed reply's header: its data is an Error's wire form ('error'), or the value thrown as it is ('value'). */
+const THREW_ERROR: Readonly<Record<string, string>> = Object.freeze({ [REPLY_ERROR]: 'error' })
+const THREW_VALUE: Readonly<Record<string, string>> = Object.freeze({ [REPLY_ERROR]: 'value' })
 
 /** What request/reply needs from its bus. */
 export interface RequestsHost {
@@ -44,6 +47,8 @@ export class Requests {
   readonly #pending = new Map<string, PendingRequest>()
   #inbox: Subscriber | undefined
   #requests = 0
+  /** Wire forms of errors thrown by this context's reply handlers → the errors themselves (a reply that stays here keeps its class). */
+  readonly #thrown = new WeakMap<object, unknown>()
 
   constructor(host: RequestsHost) {
     this.#host = host
@@ -60,7 +65,10 @@ export class Requests {
         .then(
           (value) => publisher.emit(replyTo, value, EMPTY_HEADERS, UNCHECKED),
           (error: unknown) => {
-            publisher.emit(replyTo, error, Object.freeze({ [REPLY_ERROR]: errorMessage(error) }), UNCHECKED)
+            // An Error crosses as data that keeps its shape (name, message, stack, cause, own fields); any other value as itself.
+            const wire = errorToWire(error)
+            if (wire !== error && typeof wire === 'object' && wire !== null) this.#thrown.set(wire, error)
+            publisher.emit(replyTo, wire, wire === error ? THREW_VALUE : THREW_ERROR, UNCHECKED)
             throw error
           },
         )
@@ -127,7 +135,9 @@ export class Requests {
           if (pending === undefined) return
           const failure = event.headers[REPLY_ERROR]
           if (failure === undefined) pending.resolve(event.data)
-          else pending.reject(event.data instanceof Error ? event.data : new Error(failure))
+          // A reply from this context carries the very error thrown; one from another context, its wire form.
+          else if (failure === 'error') pending.reject(this.#thrown.get(event.data as object) ?? errorFromWire(event.data))
+          else pending.reject(event.data)
         }),
       { internal: true },
     )

@@ -45,7 +45,7 @@ const BACKLOG_CAPACITY = 1024
 /**
  * What a shared or service worker publishes before any page has connected
  * (its script runs before the first connection arrives), held for
- * DISCOVERY_MS and handed to each link accepted meanwhile. Full: the oldest
+ * PEER_TIMEOUT_MS and handed to each link accepted meanwhile. Full: the oldest
  * goes (nobody asked for these yet, so it is not counted as a loss).
  */
 class StartupBacklog implements Outlet {
@@ -517,7 +517,7 @@ export class Network implements LinkHost {
       if (link.discovering && now - link.openedAt >= DISCOVERY_MS) link.discovering = false
       discovering ||= link.discovering
     }
-    if (this.#backlog !== undefined && now - this.#startedAt >= DISCOVERY_MS) this.#backlog = undefined
+    if (this.#backlog !== undefined && now - this.#startedAt >= PEER_TIMEOUT_MS) this.#backlog = undefined
     this.discovering = discovering || this.#backlog !== undefined
     if (!this.discovering) {
       const waiters = this.#discovered

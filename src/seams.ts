@@ -63,7 +63,7 @@ export const PEER_TIMEOUT_MS = 5000
  * How long a new link takes every event this context publishes, whoever wants
  * it, before it knows its peers' interest: until the first peer answers its
  * hello (live peers answer at once), or this long. A shared or service worker
- * holds what it publishes this long for the pages that connect (they come
- * after its script ran).
+ * holds what it publishes for PEER_TIMEOUT_MS for the pages that connect (they
+ * come after its script ran).
  */
 export const DISCOVERY_MS = 1000

@@ -35,9 +35,10 @@ const BASELINE = `document.body.textContent = 'x'\n`
 
 /** The apps: name → main.ts, and the most crossbus (or the reference) may add to the baseline, gzip. */
 const APPS = {
-  // Issue 9 aimed at 10 kB and 13 kB; the limits guard what was reached (13.74 and 17.29 kB) with a little room.
+  // Issue 9 aimed at 10 kB and 13 kB and reached 13.74 and 17.29 kB; issue 10 (start, close, errors) added about
+  // 1.3 kB. The limits guard what is reached now, with a little room.
   'createBus(), default link, one publish and subscribe': {
-    limit: 14592,
+    limit: 15872,
     main: `import { createBus } from 'crossbus'
 
 const bus = createBus<{ 'app.ping': { n: number } }>()
@@ -48,7 +49,7 @@ bus.publish('app.ping', { n: 1 })
 ${BASELINE}`,
   },
   'createBus({ store: indexedDbStore() }), one durable publish': {
-    limit: 18176,
+    limit: 19456,
     main: `import { createBus } from 'crossbus'
 import { indexedDbStore } from 'crossbus/idb'
 

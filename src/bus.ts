@@ -20,7 +20,7 @@ import { CrossbusError, quote } from './errors.js'
 import { type Handler, HandlerSubscriber } from './handler.js'
 import { randomId } from './ids.js'
 import { Network } from './network.js'
-import { callback, duration, overflowPolicy, positiveInteger } from './options.js'
+import { callback, duration, knownOptions, overflowPolicy, positiveInteger } from './options.js'
 import { type ProcessHandler, ProcessorSubscriber, processorSettings } from './processor.js'
 import { Publisher } from './publisher.js'
 import { Registry, toSubscription } from './registry.js'
@@ -32,24 +32,46 @@ import { StreamSubscriber } from './stream.js'
 import type { Subscriber } from './subscriber.js'
 import { parsePattern } from './topic.js'
 import { defaultTransports } from './transports/default.js'
-import type { Bus, BusEvent, BusOptions, BusStats, EventMap, OnceOptions, ProcessOptions, SubscribeOptions, Subscription } from './types.js'
+import type {
+  Bus,
+  BusEvent,
+  BusOptions,
+  BusStats,
+  EventMap,
+  OnceOptions,
+  ProcessOptions,
+  ReplyOptions,
+  RequestMap,
+  SubscribeOptions,
+  Subscription,
+} from './types.js'
 
 const DEFAULT_CAPACITY = 1024
+const BUS_OPTIONS = ['name', 'transports', 'store', 'capacity', 'overflow', 'validate', 'onDiagnostic', 'closeTimeout', 'keepAlive']
+const SUBSCRIBE_OPTIONS = ['capacity', 'overflow', 'signal', 'durable', 'local', 'copy', 'last', 'queue']
+const PROCESS_OPTIONS = [...SUBSCRIBE_OPTIONS, 'concurrency', 'timeout', 'retry', 'deadLetter']
+const REPLY_OPTIONS = [...SUBSCRIBE_OPTIONS, 'concurrency']
+const ONCE_OPTIONS = ['signal', 'timeout']
+const CLOSE_OPTIONS = ['timeout']
 const DEFAULT_CLOSE_TIMEOUT = 5000
 const RESOLVED: Promise<void> = Promise.resolve()
 
 const asyncDisposeSymbol: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose)
 
 /**
- * Creates a bus for this context.
+ * Creates a bus for this context. `E` maps topics to payloads (a type or an
+ * interface); `R` maps request topics to `{ data, reply }`.
  *
  * @example
- * const bus = createBus<{ 'cart.updated': { items: number } }>()
+ * const bus = createBus<{ 'cart.updated': { items: number } }, { 'math.double': { data: number; reply: number } }>()
  * bus.subscribe('cart.*', (event) => console.log(event.data.items))
  * bus.publish('cart.updated', { items: 3 })
+ * bus.reply('math.double', (event) => event.data * 2)
+ * const four = await bus.request('math.double', 2)
  */
-export function createBus<E extends EventMap = EventMap>(options: BusOptions = {}): Bus<E> {
+export function createBus<E extends object = EventMap, R extends object = RequestMap>(options: BusOptions = {}): Bus<E, R> {
   if (options === null || typeof options !== 'object') throw new TypeError('crossbus: createBus options must be an object')
+  knownOptions('createBus', options, BUS_OPTIONS)
   const capacity = positiveInteger('capacity', options.capacity, DEFAULT_CAPACITY)
   const overflow = overflowPolicy('overflow', options.overflow, 'drop-newest')
   const closeTimeout = duration('closeTimeout', options.closeTimeout) ?? DEFAULT_CLOSE_TIMEOUT
@@ -116,16 +138,19 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
 
   function subscribe(pattern: string, handler: Handler, subscribeOptions?: SubscribeOptions): Subscription {
     callback('handler', handler)
+    if (subscribeOptions !== undefined) knownOptions('subscribe', subscribeOptions, SUBSCRIBE_OPTIONS)
     return toSubscription(registry.attach(pattern, subscribeOptions, (settings) => new HandlerSubscriber(registry, settings, handler)))
   }
 
   function process(pattern: string, handler: ProcessHandler, processOptions: ProcessOptions = {}): Subscription {
     callback('handler', handler)
+    knownOptions('process', processOptions, PROCESS_OPTIONS)
     const settings = processorSettings(pattern, processOptions)
     return toSubscription(registry.attach(pattern, processOptions, (options) => new ProcessorSubscriber(registry, options, handler, settings)))
   }
 
   function stream(pattern: string, subscribeOptions?: SubscribeOptions): AsyncIterableIterator<BusEvent> {
+    if (subscribeOptions !== undefined) knownOptions('stream', subscribeOptions, SUBSCRIBE_OPTIONS)
     const subscriber = registry.attach(pattern, subscribeOptions, (settings) => new StreamSubscriber(registry, settings))
     const iterator: AsyncIterableIterator<BusEvent> = {
       next: () => subscriber.next(),
@@ -141,6 +166,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
 
   function once(pattern: string, onceOptions: OnceOptions = {}): Promise<BusEvent> {
     parsePattern(pattern)
+    knownOptions('once', onceOptions, ONCE_OPTIONS)
     const timeout = duration('timeout', onceOptions.timeout)
     return settleable<BusEvent>(lifecycle.signal, onceOptions.signal, timeout, `no event matched ${quote(pattern)} within ${timeout} ms`, (resolve) => {
       const subscriber = registry.attach(pattern, { capacity: 1 }, (settings) => new HandlerSubscriber(registry, settings, resolve), {
@@ -151,8 +177,9 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     })
   }
 
-  function reply(pattern: string, handler: Handler, subscribeOptions?: SubscribeOptions): Subscription {
+  function reply(pattern: string, handler: Handler, subscribeOptions?: ReplyOptions): Subscription {
     callback('handler', handler)
+    if (subscribeOptions !== undefined) knownOptions('reply', subscribeOptions, REPLY_OPTIONS)
     return toSubscription(requests.reply(pattern, handler, subscribeOptions))
   }
 
@@ -183,6 +210,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     if (closeOptions !== undefined && (closeOptions === null || typeof closeOptions !== 'object')) {
       throw new TypeError('crossbus: close options must be an object')
     }
+    if (closeOptions !== undefined) knownOptions('close', closeOptions, CLOSE_OPTIONS)
     const timeout = duration('timeout', closeOptions?.timeout) ?? closeTimeout
     closing ??= (async () => {
       const reason = new CrossbusError('CLOSED', 'the bus is closed')
@@ -210,13 +238,14 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     once,
     request: (topic: string, data: unknown, requestOptions?: Parameters<Requests['request']>[2]) => requests.request(topic, data, requestOptions),
     reply,
+    last: (topic: string) => retained.get(topic),
     peers: () => network?.peers() ?? [],
     stats,
     flush,
     close,
     [asyncDisposeSymbol]: () => close(),
   }
-  return bus as unknown as Bus<E>
+  return bus as unknown as Bus<E, R>
 }
 
 /** Resolves when the dispatcher is idle or after `timeout` ms, whichever comes first. */

@@ -39,3 +39,38 @@ export function headersOption(headers: Record<string, string>): Readonly<Record<
   }
   return Object.freeze({ ...headers })
 }
+
+/** Edit distance of two short strings (for "did you mean"). */
+function distance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length] as number
+}
+
+/**
+ * Refuses an option this call does not know (`createBus({ nmae })`,
+ * `{ transport: [] }`) with a TypeError that names it, the closest known one
+ * and all of them. A misspelt option would otherwise be ignored in silence.
+ */
+export function knownOptions(what: string, options: object, known: readonly string[]): void {
+  for (const key in options) {
+    if (known.includes(key)) continue
+    let closest: string | undefined
+    let best = 3
+    for (const candidate of known) {
+      const apart = distance(key.toLowerCase(), candidate.toLowerCase())
+      if (apart < best) {
+        best = apart
+        closest = candidate
+      }
+    }
+    const hint = closest === undefined ? '' : ` (did you mean ${quote(closest)}?)`
+    throw new TypeError(`crossbus: ${what} has no option ${quote(key)}${hint}; its options are ${known.join(', ')}`)
+  }
+}

@@ -2,7 +2,7 @@ import { BUSY, IDLE, type DrainState } from './dispatcher.js'
 import { isDurable, REPLY_TO, withChanges } from './envelope.js'
 import { CrossbusError, errorMessage, quote } from './errors.js'
 import { callback, duration, positiveInteger } from './options.js'
-import { abortReason, backoffDelay, type ResolvedRetry, resolveRetry, sleep } from './retry.js'
+import { abortReason, backoffDelay, type ResolvedRetry, resolveRetry, sleep, whenOnline } from './retry.js'
 import { Subscriber, type SubscriberHost, type SubscriberOptions } from './subscriber.js'
 import { matchTokens, parsePattern, parseTopic } from './topic.js'
 import type { BusEvent, ProcessContext, ProcessOptions } from './types.js'
@@ -101,9 +101,16 @@ export class ProcessorSubscriber extends Subscriber {
         return
       }
       const delay = backoffDelay(retry, attempt)
-      this.notify('retry', event, `attempt ${attempt + 1}/${retry.attempts} of ${event.id} in ${Math.round(delay)} ms`, error)
+      this.notify(
+        'retry',
+        event,
+        `attempt ${attempt + 1}/${retry.attempts === Number.POSITIVE_INFINITY ? '∞' : retry.attempts} of ${event.id} in ${Math.round(delay)} ms`,
+        error,
+      )
       try {
         await sleep(delay, stop)
+        // Offline (the browser says so): the next attempt waits for the network instead of burning an attempt.
+        await whenOnline(stop)
       } catch {
         return
       }

@@ -5,7 +5,7 @@ import { DURABLE, EMPTY_HEADERS, Envelope, RETAINED } from './envelope.js'
 import { CrossbusError, quote } from './errors.js'
 import { createEventIds } from './ids.js'
 import type { Network, Outlet } from './network.js'
-import { headersOption } from './options.js'
+import { headersOption, knownOptions } from './options.js'
 import type { RetainedState } from './retained.js'
 import type { Router } from './router.js'
 import { DROPPED, EVICTED, type Subscriber } from './subscriber.js'
@@ -23,6 +23,7 @@ export const LOG_TOPIC = '$log.appended'
 export const LOCAL = 4
 export const UNCHECKED = 8
 const ENVELOPE_FLAGS = RETAINED | DURABLE
+const PUBLISH_OPTIONS = ['durable', 'retain', 'headers', 'local']
 
 /** Publishes that may share one Date.now() reading within a task (a few microseconds at most). */
 const CLOCK_READS_SHARED = 128
@@ -101,6 +102,7 @@ export class Publisher {
     if (this.#closed) throw new CrossbusError('CLOSED', 'the bus is closed')
     checkPublishable(topic)
     if (options === undefined) return this.emit(topic, data, EMPTY_HEADERS, 0)
+    knownOptions('publish', options, PUBLISH_OPTIONS)
     const durable = options.durable === true
     if (durable && this.#host.durable === undefined) {
       this.#host.router.route(topic)

@@ -2,7 +2,7 @@ import { EMPTY_HEADERS, REPLY_ERROR, REPLY_TO } from './envelope.js'
 import { CrossbusError, errorFromWire, errorToWire, quote } from './errors.js'
 import { type Handler, HandlerSubscriber } from './handler.js'
 import type { Network } from './network.js'
-import { duration } from './options.js'
+import { duration, knownOptions } from './options.js'
 import { type Publisher, UNCHECKED } from './publisher.js'
 import type { Registry } from './registry.js'
 import type { Router } from './router.js'
@@ -12,6 +12,7 @@ import { checkPublishable, matchTokens } from './topic.js'
 import type { RequestOptions, SubscribeOptions } from './types.js'
 
 const DEFAULT_REQUEST_TIMEOUT = 5000
+const REQUEST_OPTIONS = ['timeout', 'signal']
 /** A failed reply's header: its data is an Error's wire form ('error'), or the value thrown as it is ('value'). */
 const THREW_ERROR: Readonly<Record<string, string>> = Object.freeze({ [REPLY_ERROR]: 'error' })
 const THREW_VALUE: Readonly<Record<string, string>> = Object.freeze({ [REPLY_ERROR]: 'value' })
@@ -94,6 +95,7 @@ export class Requests {
     checkPublishable(topic)
     const host = this.#host
     const tokens = host.router.tokens(topic)
+    knownOptions('request', options, REQUEST_OPTIONS)
     const timeout = duration('timeout', options.timeout) ?? DEFAULT_REQUEST_TIMEOUT
     const network = host.network
     const noResponders = (): CrossbusError => new CrossbusError('NO_RESPONDERS', `no reply handler matches ${quote(topic)}`)

@@ -43,6 +43,13 @@ export class RetainedState {
     this.#kept.set(event.topic, { event, tokens, local })
   }
 
+  /** The retained event of `topic` this context holds, if any (INVALID_TOPIC for a malformed topic). */
+  get(topic: string): BusEvent | undefined {
+    const kept = this.#kept.get(topic)
+    if (kept === undefined) parseTopic(topic)
+    return kept?.event
+  }
+
   /** This context's retained events (not `local` ones) that match one of the patterns: a peer asked. */
   matching(patterns: readonly (readonly string[])[]): BusEvent[] {
     return this.#matching((kept) => !kept.local && patterns.some((pattern) => matchTokens(pattern, kept.tokens)))

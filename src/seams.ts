@@ -41,10 +41,10 @@ export interface EndpointSource {
 export interface Transport {
   readonly name: string
   /** Events waiting to be sent. Default 8192. */
-  readonly capacity?: number
-  readonly overflow?: Overflow
+  readonly capacity?: number | undefined
+  readonly overflow?: Overflow | undefined
   /** Events per message at most. Default 512. */
-  readonly batch?: number
+  readonly batch?: number | undefined
   /** Opens the wire; called once by the bus, with its name and id. */
   open(context: { readonly name: string; readonly id: string }): Endpoint | EndpointSource
 }

@@ -103,3 +103,91 @@ describe('the transport seam', () => {
     source.post('x')
   })
 })
+
+describe('types that accept ordinary code (issue 12)', () => {
+  const bus = createBus<Events>()
+
+  test('a handler may return any value: what it returns is ignored', () => {
+    const seen: number[] = []
+    bus.subscribe('cart.updated', (event) => seen.push(event.data.items))
+    bus.process('cart.updated', (event) => seen.push(event.data.items))
+    bus.subscribe('cart.updated', async (event) => event.data.items)
+  })
+
+  test('an interface works as the event map', () => {
+    interface AppEvents {
+      'cart.updated': { items: number }
+      'user.login': string
+    }
+    const typed = createBus<AppEvents>()
+    typed.publish('cart.updated', { items: 2 })
+    typed.subscribe('cart.*', (event) => expectTypeOf(event.data).toEqualTypeOf<DeepReadonly<{ items: number }>>())
+    // @ts-expect-error unknown topic
+    typed.publish('cart.gone', { items: 2 })
+  })
+
+  test('options accept undefined for optional fields (exactOptionalPropertyTypes)', () => {
+    const signal: AbortSignal | undefined = undefined as AbortSignal | undefined
+    const capacity: number | undefined = undefined as number | undefined
+    bus.subscribe('cart.updated', () => {}, { signal, capacity, durable: undefined, last: undefined, queue: undefined })
+    bus.process('cart.updated', () => {}, { signal, timeout: undefined, retry: { attempts: undefined }, deadLetter: undefined })
+    bus.publish('cart.updated', { items: 1 }, { headers: undefined, retain: undefined })
+    void bus.once('cart.updated', { signal, timeout: undefined })
+    void bus.close({ timeout: undefined })
+    createBus({ name: undefined, capacity, onDiagnostic: undefined, closeTimeout: undefined })
+  })
+
+  test('a typed deadLetter must be a topic of the map, which is then subscribable', () => {
+    type WithDead = Events & { 'cart.failed': { items: number } }
+    const withDead = createBus<WithDead>()
+    withDead.process('cart.updated', () => {}, { deadLetter: 'cart.failed' })
+    withDead.subscribe('cart.failed', (event) => expectTypeOf(event.data.items).toEqualTypeOf<number>())
+    // @ts-expect-error not a topic of the map
+    withDead.process('cart.updated', () => {}, { deadLetter: 'cart.lost' })
+    withDead.process('cart.updated', () => {}, { deadLetter: (event, error) => void [event, error] })
+  })
+
+  test('last(topic) is the retained event of that topic, typed', () => {
+    expectTypeOf(bus.last('cart.updated')).toEqualTypeOf<BusEvent<{ items: number }, 'cart.updated'> | undefined>()
+    // @ts-expect-error unknown topic
+    bus.last('cart.unknown')
+  })
+})
+
+describe('typed request/reply (issue 12)', () => {
+  type Requests = {
+    'math.double': { data: number; reply: number }
+    'user.find': { data: { id: string }; reply: { name: string } | null }
+  }
+  const bus = createBus<Events, Requests>()
+
+  test('request resolves to the reply type of its topic, and takes that topic’s data', async () => {
+    expectTypeOf(bus.request('math.double', 21)).toEqualTypeOf<Promise<number>>()
+    expectTypeOf(await bus.request('user.find', { id: 'a' })).toEqualTypeOf<{ name: string } | null>()
+    // @ts-expect-error wrong data
+    void bus.request('math.double', 'twenty-one')
+    // @ts-expect-error not a request topic
+    void bus.request('math.triple', 1)
+  })
+
+  test('a reply handler gets the request’s data and must return its reply type', () => {
+    bus.reply('math.double', (event, { signal }) => {
+      expectTypeOf(event.data).toEqualTypeOf<number>()
+      expectTypeOf(signal).toEqualTypeOf<AbortSignal>()
+      return event.data * 2
+    })
+    bus.reply('user.find', async (event) => (event.data.id === 'a' ? { name: 'Ann' } : null))
+    // @ts-expect-error the reply of math.double is a number
+    bus.reply('math.double', () => 'four')
+    // @ts-expect-error not a request topic
+    bus.reply('math.triple', () => 3)
+  })
+
+  test('an untyped request map keeps unknown', async () => {
+    const untyped = createBus<Events>()
+    expectTypeOf(await untyped.request('user.login', 'ann')).toEqualTypeOf<unknown>()
+    untyped.reply('user.login', (event) => event.data.length)
+    const plain = createBus()
+    expectTypeOf(await plain.request('any.thing', { x: 1 })).toEqualTypeOf<unknown>()
+  })
+})

@@ -5,8 +5,18 @@ import type { Endpoint, EndpointSource, Transport } from './seams.js'
 
 export type { Endpoint, EndpointSource, ErrorCode, Overflow, RetryOptions, Transport }
 
-/** Topic → payload map of a typed bus. The untyped bus uses `Record<string, unknown>`. */
+/**
+ * Topic → payload map of a typed bus: a type or an interface. The untyped bus
+ * uses `Record<string, unknown>`.
+ */
 export type EventMap = Record<string, unknown>
+
+/**
+ * Request topic → the data a request carries and the reply it gets, for a
+ * typed request/reply: `{ 'math.double': { data: number; reply: number } }`.
+ * The untyped bus uses `Record<string, { data: unknown; reply: unknown }>`.
+ */
+export type RequestMap = Record<string, { data: unknown; reply: unknown }>
 
 /** A read-only view of a payload: local subscribers share one object by reference. */
 export type DeepReadonly<T> = T extends (...args: never[]) => unknown
@@ -41,8 +51,24 @@ export interface BusEvent<T = unknown, K extends string = string> {
 
 type Untyped<E> = string extends keyof E ? true : false
 
+/**
+ * Every pattern that matches topic K: each token itself or `*`, and `>` for
+ * any rest (as in NATS). For `a.b`: a.b, a.*, a.>, *.b, *.*, *.>, >.
+ */
+export type PatternsOfTopic<K extends string> = K extends `${infer Head}.${infer Rest}` ? `${Head | '*'}.${PatternsOfTopic<Rest>}` | '>' : K | '*' | '>'
+
+/**
+ * The patterns a subscription on a typed bus may use: those that match at least
+ * one topic of E (so topics and patterns autocomplete, and a misspelt one's
+ * error lists what would have matched); any string on the untyped bus.
+ */
+export type PatternFor<E> = Untyped<E> extends true ? string : { [K in Extract<keyof E, string>]: PatternsOfTopic<K> }[Extract<keyof E, string>]
+
 /** Topics of a map, or any string for the untyped bus. */
 export type TopicOf<E> = Untyped<E> extends true ? string : Extract<keyof E, string>
+
+/** The payload of topic K (unknown on the untyped bus). */
+export type DataOf<E, K extends string> = K extends keyof E ? E[K] : unknown
 
 /** Does NATS-style pattern P match topic K? Evaluated by the compiler. */
 export type PatternMatches<P extends string, K extends string, First extends boolean = true> = P extends '>'
@@ -79,10 +105,10 @@ export type MatchingTopics<E, P extends string> = {
 
 /** The event type a subscriber of P receives: a union discriminated by `topic`. */
 export type EventFor<E, P extends string> =
-  Untyped<E> extends true ? BusEvent<unknown> : { [K in MatchingTopics<E, P>]: BusEvent<E[K], K> }[MatchingTopics<E, P>]
+  Untyped<E> extends true ? BusEvent<unknown> : { [K in MatchingTopics<E, P>]: BusEvent<DataOf<E, K>, K> }[MatchingTopics<E, P>]
 
-/** P itself when it matches some topic of E (always, on the untyped bus); otherwise never, a compile error. */
-export type PatternOf<E, P extends string> = Untyped<E> extends true ? P : [MatchingTopics<E, P>] extends [never] ? never : P
+/** P itself when it matches some topic of E (always, on the untyped bus); otherwise the patterns that would, a compile error that lists them. */
+export type PatternOf<E, P extends string> = Untyped<E> extends true ? P : [MatchingTopics<E, P>] extends [never] ? PatternFor<E> : P
 
 /**
  * A callback taking an event. Declared as a method so its parameter is checked
@@ -91,20 +117,20 @@ export type PatternOf<E, P extends string> = Untyped<E> extends true ? P : [Matc
  */
 export type EventCallback<Ev, R> = { handle(event: Ev, context: HandlerContext): R }['handle']
 
-/** Same, for processors. */
-export type ProcessCallback<Ev> = { handle(event: Ev, context: ProcessContext): void | Promise<void> }['handle']
+/** Same, for processors. A handler may return anything: what it returns (or resolves to) is ignored. */
+export type ProcessCallback<Ev> = { handle(event: Ev, context: ProcessContext): unknown }['handle']
 
 export interface PublishOptions {
   /**
    * Also append to the store (batched: one transaction per task), so durable
    * subscriptions get it at least once, even after a crash or a reload. Needs a store.
    */
-  durable?: boolean
+  durable?: boolean | undefined
   /** Keep as the topic's last event for `last: true` subscribers. */
-  retain?: boolean
-  headers?: Record<string, string>
+  retain?: boolean | undefined
+  headers?: Record<string, string> | undefined
   /** Deliver in this context only: never handed to a transport. */
-  local?: boolean
+  local?: boolean | undefined
 }
 
 /** What `publish` returns at once. */
@@ -120,23 +146,29 @@ export interface Receipt {
 
 export interface SubscribeOptions {
   /** Queue bound of this subscription. Default: the bus's `capacity` (1024). */
-  capacity?: number
+  capacity?: number | undefined
   /** Default: the bus's `overflow` ('drop-newest'). */
-  overflow?: Overflow
+  overflow?: Overflow | undefined
   /** Aborting it unsubscribes. */
-  signal?: AbortSignal
+  signal?: AbortSignal | undefined
   /**
    * Consumer name: makes the subscription durable (needs a store). It replays
    * the stored matching events it has not acked, then follows; one instance per
    * name and origin is live, others wait (Web Locks) and take over.
    */
-  durable?: string
+  durable?: string | undefined
   /** Only events published in this context. */
-  local?: boolean
+  local?: boolean | undefined
   /** Give this subscription its own structuredClone of `data`. */
-  copy?: boolean
+  copy?: boolean | undefined
   /** First deliver the retained event of each matching topic. */
-  last?: boolean
+  last?: boolean | undefined
+  /**
+   * A queue group, as in NATS: the subscriptions with this name and the same
+   * pattern, in every context, share the events; each goes to exactly one of
+   * them, to the ones that keep up.
+   */
+  queue?: string | undefined
 }
 
 /** What a subscribe or reply handler gets beside its event. */
@@ -155,14 +187,24 @@ export interface ProcessContext {
   readonly attempt: number
 }
 
-export interface ProcessOptions extends SubscribeOptions {
+/** Options of `process`; `T`: the topics a typed bus's dead letter may go to. */
+export interface ProcessOptions<T extends string = string> extends SubscribeOptions {
   /** Events handled at once. Default 1. */
-  concurrency?: number
+  concurrency?: number | undefined
   /** Milliseconds per attempt; the attempt then fails with TIMEOUT. Default: none. */
-  timeout?: number
-  retry?: RetryOptions
-  /** Where an event goes after its last failed attempt: a topic (same data, with x-crossbus-* headers) or a callback. */
-  deadLetter?: string | ((event: BusEvent, error: unknown) => void)
+  timeout?: number | undefined
+  retry?: RetryOptions | undefined
+  /**
+   * Where an event goes after its last failed attempt: a topic (same data, with
+   * x-crossbus-* headers; on a typed bus, one of its topics) or a callback.
+   */
+  deadLetter?: T | ((event: BusEvent, error: unknown) => void) | undefined
+}
+
+/** Options of `reply`. */
+export interface ReplyOptions extends SubscribeOptions {
+  /** Requests this replier handles at once. Default 1. */
+  concurrency?: number | undefined
 }
 
 export interface SubscriptionStats {
@@ -257,36 +299,36 @@ export interface Diagnostic {
 
 export interface BusOptions {
   /** Contexts with the same name share events. Default 'crossbus'. */
-  name?: string
+  name?: string | undefined
   /** Links to other contexts. Default: [broadcastChannel()] where BroadcastChannel really delivers, else []. */
-  transports?: readonly Transport[]
+  transports?: readonly Transport[] | undefined
   /**
    * The durable log (`indexedDbStore()` from crossbus/idb, `memoryStore()` from
    * crossbus/memory). Every context of the bus that publishes or consumes
    * durable events uses the same log. Without one, durable options throw NO_STORE.
    */
-  store?: Store
+  store?: Store | undefined
   /** Default queue capacity of a subscription. Default 1024. */
-  capacity?: number
+  capacity?: number | undefined
   /** Default overflow policy. Default 'drop-newest'. */
-  overflow?: Overflow
+  overflow?: Overflow | undefined
   /**
    * Check at publish that data can cross contexts (structuredClone), throwing NOT_CLONEABLE.
    * Default: for events a link will carry (some other context wants them) and durable events.
    * true: every publish. false: never.
    */
-  validate?: boolean
+  validate?: boolean | undefined
   /** Default: console.warn, once per kind and place. */
-  onDiagnostic?: (diagnostic: Diagnostic) => void
+  onDiagnostic?: ((diagnostic: Diagnostic) => void) | undefined
   /** Milliseconds close() waits for queued deliveries and running handlers before it aborts them. Default 5000. */
-  closeTimeout?: number
+  closeTimeout?: number | undefined
   /**
    * Node (worker_threads, a script): while this bus has subscriptions, processors
    * or repliers that other contexts can reach, its links keep the thread alive,
    * as a MessagePort with a listener does, until close(). false: they never do
    * (a script that ends when its own work is done). Default true.
    */
-  keepAlive?: boolean
+  keepAlive?: boolean | undefined
 }
 
 export interface CloseOptions {
@@ -295,39 +337,79 @@ export interface CloseOptions {
    * finish before they are aborted and what is queued is dropped. Default: the
    * bus's `closeTimeout` (5000). 0: at once.
    */
-  timeout?: number
+  timeout?: number | undefined
 }
 
 export interface OnceOptions {
-  signal?: AbortSignal
+  signal?: AbortSignal | undefined
   /** Milliseconds before rejecting with TIMEOUT. Default: none. */
-  timeout?: number
+  timeout?: number | undefined
 }
 
 export interface RequestOptions {
   /** Milliseconds before rejecting with TIMEOUT. Default 5000. */
-  timeout?: number
-  signal?: AbortSignal
+  timeout?: number | undefined
+  signal?: AbortSignal | undefined
 }
+
+/** The topics a request may go to: the request map's, or on an untyped request map the event map's. */
+export type RequestTopicOf<E, R> = Untyped<R> extends true ? TopicOf<E> : Extract<keyof R, string>
+
+/** The data a request on K carries. */
+export type RequestDataOf<E, R, K extends string> =
+  Untyped<R> extends true
+    ? Untyped<E> extends true
+      ? unknown
+      : K extends keyof E
+        ? E[K]
+        : never
+    : K extends keyof R
+      ? R[K] extends { data: infer D }
+        ? D
+        : never
+      : never
+
+/** The reply a request on K resolves with (unknown on an untyped request map). */
+export type ReplyOf<R, K extends string> = Untyped<R> extends true ? unknown : K extends keyof R ? (R[K] extends { reply: infer Y } ? Y : never) : never
+
+/** A request map seen as an event map: request topic → its data. */
+type RequestEvents<R> = { [K in keyof R]: R[K] extends { data: infer D } ? D : never }
+
+/** The event a reply handler for P gets. */
+export type ReplyEventFor<E, R, P extends string> = Untyped<R> extends true ? EventFor<E, P> : EventFor<RequestEvents<R>, P>
+
+/** What a reply handler for P must return (or resolve to): the reply of every request topic P matches. */
+export type ReplyFor<R, P extends string> = Untyped<R> extends true ? unknown : { [K in MatchingTopics<R, P>]: ReplyOf<R, K> }[MatchingTopics<R, P>]
+
+/** A reply handler: its return value (or what it resolves to) is the reply. */
+export type ReplyCallback<Ev, Y> = { handle(event: Ev, context: HandlerContext): Y | PromiseLike<Y> }['handle']
 
 /**
  * A topic bus. Every method works detached (`const { publish } = bus`).
+ * `E`: topic → payload; `R`: request topic → `{ data, reply }`.
  */
-export interface Bus<E extends EventMap = EventMap> {
+export interface Bus<E extends object = EventMap, R extends object = RequestMap> {
   /** This context's id. */
   readonly id: string
   /** Never blocks, never awaits, never delivers inside the call. */
-  publish<K extends TopicOf<E>>(topic: K, data: E[K], options?: PublishOptions): Receipt
-  subscribe<P extends string>(pattern: PatternOf<E, P>, handler: EventCallback<EventFor<E, P>, void | Promise<void>>, options?: SubscribeOptions): Subscription
-  process<P extends string>(pattern: PatternOf<E, P>, handler: ProcessCallback<EventFor<E, P>>, options?: ProcessOptions): Subscription
+  publish<K extends TopicOf<E>>(topic: K, data: DataOf<E, K>, options?: PublishOptions): Receipt
+  /** Calls the handler for each matching event, in order; what it returns is ignored (a promise is awaited first). */
+  subscribe<P extends PatternFor<E>>(pattern: PatternOf<E, P>, handler: EventCallback<EventFor<E, P>, unknown>, options?: SubscribeOptions): Subscription
+  process<P extends PatternFor<E>>(pattern: PatternOf<E, P>, handler: ProcessCallback<EventFor<E, P>>, options?: ProcessOptions<TopicOf<E>>): Subscription
   /** An async iterator over matching events, bounded like any subscription; ends when its signal aborts or the bus closes. */
-  stream<P extends string>(pattern: PatternOf<E, P>, options?: SubscribeOptions): AsyncIterableIterator<EventFor<E, P>>
+  stream<P extends PatternFor<E>>(pattern: PatternOf<E, P>, options?: SubscribeOptions): AsyncIterableIterator<EventFor<E, P>>
   /** The next matching event. */
-  once<P extends string>(pattern: PatternOf<E, P>, options?: OnceOptions): Promise<EventFor<E, P>>
-  /** Publishes `data` to `topic` and resolves with the first reply's data. */
-  request<K extends TopicOf<E>>(topic: K, data: E[K], options?: RequestOptions): Promise<unknown>
-  /** Answers requests: the handler's return value is the reply. */
-  reply<P extends string>(pattern: PatternOf<E, P>, handler: EventCallback<EventFor<E, P>, unknown>, options?: SubscribeOptions): Subscription
+  once<P extends PatternFor<E>>(pattern: PatternOf<E, P>, options?: OnceOptions): Promise<EventFor<E, P>>
+  /** The retained event of `topic` this context holds now (a UI's first frame), or undefined. */
+  last<K extends TopicOf<E>>(topic: K): BusEvent<DataOf<E, K>, K> | undefined
+  /** Publishes `data` to `topic` and resolves with the first reply's data: one replier runs it. */
+  request<K extends RequestTopicOf<E, R>>(topic: K, data: RequestDataOf<E, R, K>, options?: RequestOptions): Promise<ReplyOf<R, K>>
+  /** Answers requests: the handler's return value is the reply. Its signal aborts when the asker gives up (its signal, its timeout) or the bus closes. */
+  reply<P extends PatternFor<Untyped<R> extends true ? E : R>>(
+    pattern: PatternOf<Untyped<R> extends true ? E : R, P>,
+    handler: ReplyCallback<ReplyEventFor<E, R, P>, ReplyFor<R, P>>,
+    options?: ReplyOptions,
+  ): Subscription
   peers(): PeerInfo[]
   stats(): BusStats
   /** Resolves when everything published so far is handed to transports and persisted. */

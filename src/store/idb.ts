@@ -1,19 +1,20 @@
 import { delMany, promisifyRequest, setMany, type UseStore } from 'idb-keyval'
 import { defineStore } from '../durable.js'
 import { CrossbusError } from '../errors.js'
+import { knownOptions } from '../options.js'
 import type { ConsumerState, Store, StoredEvent } from '../types.js'
 import { storageError } from './errors.js'
 import { checkRetention, retentionVerdicts, type RetentionOptions } from './retention.js'
 
 export interface IndexedDbStoreOptions extends RetentionOptions {
   /** Database name: contexts of an origin that use the same name share the log. Default 'crossbus'. */
-  dbName?: string
+  dbName?: string | undefined
   /**
    * Milliseconds to wait for the database to open before failing with
    * STORAGE_UNAVAILABLE: an open waits, without any event, while another
    * connection blocks a version change or a deletion. Default 5000.
    */
-  openTimeout?: number
+  openTimeout?: number | undefined
 }
 
 const OBJECT_STORE = 'log'
@@ -105,6 +106,7 @@ function openStore(dbName: string, timeout: number, forget: () => void): UseStor
  * const bus = createBus({ store: indexedDbStore({ maxAge: 7 * 24 * 3600_000 }) })
  */
 export function indexedDbStore(options: IndexedDbStoreOptions = {}): Store {
+  knownOptions('indexedDbStore', options, ['dbName', 'openTimeout', 'maxAge', 'maxEvents'])
   const { dbName = 'crossbus', openTimeout = DEFAULT_OPEN_TIMEOUT, ...rest } = options
   if (typeof dbName !== 'string' || dbName.length === 0) throw new TypeError('crossbus: dbName must be a non-empty string')
   if (!(openTimeout > 0)) throw new TypeError(`crossbus: openTimeout must be > 0, got ${String(openTimeout)}`)

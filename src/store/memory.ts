@@ -1,5 +1,6 @@
 import { defineStore } from '../durable.js'
 import { randomId } from '../ids.js'
+import { knownOptions } from '../options.js'
 import type { ConsumerState, Store, StoredEvent } from '../types.js'
 import { storageError } from './errors.js'
 import { checkRetention, type RetentionOptions, retentionVerdicts } from './retention.js'
@@ -16,6 +17,7 @@ let stores = 0
  * const bus = createBus({ store: memoryStore({ maxEvents: 10_000 }) })
  */
 export function memoryStore(options: RetentionOptions = {}): Store {
+  knownOptions('memoryStore', options, ['maxAge', 'maxEvents'])
   const retention = checkRetention(options)
   let events: StoredEvent[] = []
   const consumers = new Map<string, ConsumerState>()

@@ -3,19 +3,19 @@ import type { ConsumerState, StoredEvent } from '../types.js'
 
 export interface RetentionOptions {
   /** Events older than this many milliseconds are evicted, acked or not. Default: kept. */
-  maxAge?: number
+  maxAge?: number | undefined
   /**
    * At most this many events are kept; the oldest beyond it are evicted, so a
    * consumer that never comes back cannot make the log grow without bound.
    * Default 100 000.
    */
-  maxEvents?: number
+  maxEvents?: number | undefined
 }
 
 /** Default bound of a log. */
 export const DEFAULT_MAX_EVENTS = 100_000
 
-export function checkRetention(options: RetentionOptions): Required<RetentionOptions> {
+export function checkRetention(options: RetentionOptions): { readonly maxAge: number; readonly maxEvents: number } {
   const { maxAge = Number.POSITIVE_INFINITY, maxEvents = DEFAULT_MAX_EVENTS } = options
   if (!(maxAge > 0)) throw new TypeError(`crossbus: maxAge must be > 0, got ${String(maxAge)}`)
   if (!(maxEvents >= 1)) throw new TypeError(`crossbus: maxEvents must be >= 1, got ${String(maxEvents)}`)
@@ -31,7 +31,7 @@ export function checkRetention(options: RetentionOptions): Required<RetentionOpt
 export function retentionVerdicts(
   events: readonly Pick<StoredEvent, 'position' | 'topic' | 'time'>[],
   consumers: readonly ConsumerState[],
-  retention: Required<RetentionOptions>,
+  retention: { readonly maxAge: number; readonly maxEvents: number },
   now: number,
 ): ('keep' | 'delete' | 'evict')[] {
   const parsed = consumers.map((consumer) => ({ tokens: parsePattern(consumer.pattern), cursor: consumer.cursor }))

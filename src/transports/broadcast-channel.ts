@@ -1,18 +1,19 @@
+import { knownOptions } from '../options.js'
 import type { Endpoint, Transport } from '../seams.js'
 import type { Overflow } from '../queue.js'
 
 export interface LinkOptions {
   /** Events waiting to be sent, at most. Default 8192. */
-  capacity?: number
+  capacity?: number | undefined
   /** What a full queue drops. Default 'drop-newest'. */
-  overflow?: Overflow
+  overflow?: Overflow | undefined
   /** Events per postMessage, at most. Default 512. */
-  batch?: number
+  batch?: number | undefined
 }
 
 export interface BroadcastChannelOptions extends LinkOptions {
   /** Channel name. Default `crossbus:${bus name}`. */
-  channel?: string
+  channel?: string | undefined
 }
 
 /**
@@ -24,6 +25,7 @@ export interface BroadcastChannelOptions extends LinkOptions {
  * const bus = createBus({ transports: [broadcastChannel({ batch: 256 })] })
  */
 export function broadcastChannel(options: BroadcastChannelOptions = {}): Transport {
+  knownOptions('broadcastChannel', options, ['channel', 'capacity', 'overflow', 'batch'])
   const { channel, ...link } = options
   return {
     name: 'broadcast-channel',

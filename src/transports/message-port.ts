@@ -1,9 +1,10 @@
+import { knownOptions } from '../options.js'
 import type { Endpoint, EndpointSource, Transport } from '../seams.js'
 import type { LinkOptions } from './broadcast-channel.js'
 
 export interface MessagePortOptions extends LinkOptions {
   /** Allowed origins of a Window target (required for one): messages from any other origin are refused. */
-  origin?: string | readonly string[]
+  origin?: string | readonly string[] | undefined
 }
 
 type Listener = (event: { data: unknown; origin?: string; source?: unknown }) => void
@@ -82,6 +83,7 @@ export function messagePort(target: MessagePortTarget, options: MessagePortOptio
       throw new TypeError('crossbus: messagePort() needs a MessagePort, Worker, Window or anything with postMessage')
     }
   }
+  knownOptions('messagePort', options, ['origin', 'capacity', 'overflow', 'batch'])
   const { origin, ...link } = options
   const origins = origin === undefined ? [] : typeof origin === 'string' ? [origin] : [...origin]
   if (isWindow(target) && origins.length === 0) {

@@ -15,6 +15,7 @@
 import { createCounters } from './counters.js'
 import { createReporter } from './diagnostics.js'
 import { Dispatcher } from './dispatcher.js'
+import { Groups } from './groups.js'
 import { type EngineStore, STORE_ENGINE } from './engine.js'
 import { CrossbusError, quote } from './errors.js'
 import { type Handler, HandlerSubscriber } from './handler.js'
@@ -130,7 +131,8 @@ export function createBus<E extends object = EventMap, R extends object = Reques
           },
           store,
         )
-  const publisher: Publisher = new Publisher({ id, counters, router, network, durable, retained, validate: options.validate })
+  const groups = new Groups()
+  const publisher: Publisher = new Publisher({ id, counters, router, network, durable, retained, groups, validate: options.validate })
   const interestChanged = (): void => network?.interestChanged()
   const registry: Registry = new Registry({ counters, dispatcher, router, publisher, retained, durable, capacity, overflow, report, interestChanged })
   const requests: Requests = new Requests({ id, registry, router, publisher, network, closeSignal: lifecycle.signal, capacity, interestChanged })

@@ -10,15 +10,22 @@ export type Handler = (event: BusEvent, context: HandlerContext) => unknown
  */
 export class HandlerSubscriber extends Subscriber {
   readonly #handler: Handler
-  #running: BusEvent | undefined
+  /** Async handler calls at once (replies may run several; subscribe runs one). */
+  readonly #concurrency: number
+  #running = 0
 
-  constructor(host: SubscriberHost, options: SubscriberOptions, handler: Handler) {
+  constructor(host: SubscriberHost, options: SubscriberOptions, handler: Handler, concurrency = 1) {
     super(host, options)
     this.#handler = handler
+    this.#concurrency = concurrency
+  }
+
+  protected override get running(): number {
+    return this.#running
   }
 
   drain(deadline: number): DrainState {
-    if (this.#running !== undefined) return BUSY
+    if (this.#running >= this.#concurrency) return BUSY
     const queue = this.queue
     const handler = this.#handler
     const context = this.context
@@ -38,6 +45,7 @@ export class HandlerSubscriber extends Subscriber {
       }
       if (isThenable(result)) {
         this.#await(event, result)
+        if (this.#running < this.#concurrency) continue
         state = BUSY
         break
       }
@@ -55,10 +63,10 @@ export class HandlerSubscriber extends Subscriber {
 
   #await(event: BusEvent, result: PromiseLike<unknown>): void {
     const dispatcher = this.host.dispatcher
-    this.#running = event
+    this.#running++
     dispatcher.started()
     const settle = (): void => {
-      this.#running = undefined
+      this.#running--
       if (this.active && this.queue.size > 0 && !this.scheduled) dispatcher.schedule(this)
       dispatcher.settled()
     }

@@ -53,6 +53,10 @@ export class ProcessorSubscriber extends Subscriber {
     this.#settings = settings
   }
 
+  protected override get running(): number {
+    return this.#running
+  }
+
   protected override onStop(reason: unknown): void {
     this.#stop.abort(reason)
   }

@@ -7,7 +7,8 @@ import { createEventIds } from './ids.js'
 import type { Network, Outlet } from './network.js'
 import { headersOption, knownOptions } from './options.js'
 import type { RetainedState } from './retained.js'
-import type { Router } from './router.js'
+import type { Groups } from './groups.js'
+import type { GroupRoute, Route, Router } from './router.js'
 import { DROPPED, EVICTED, type Subscriber } from './subscriber.js'
 import { checkPublishable } from './topic.js'
 import type { BusEvent, PublishOptions, Receipt } from './types.js'
@@ -28,6 +29,7 @@ const PUBLISH_OPTIONS = ['durable', 'retain', 'headers', 'local']
 /** Publishes that may share one Date.now() reading within a task (a few microseconds at most). */
 const CLOCK_READS_SHARED = 128
 const RESOLVED: Promise<void> = Promise.resolve()
+const NO_MEMBERS: readonly string[] = Object.freeze([])
 
 /** What publishing needs from its bus. */
 export interface PublisherHost {
@@ -38,6 +40,8 @@ export interface PublisherHost {
   readonly network: Network | undefined
   readonly durable: DurableEngine | undefined
   readonly retained: RetainedState
+  /** Queue groups: which member gets an event. */
+  readonly groups: Groups
   /** true: check every publish; undefined: those a link takes or the store keeps; false: none. */
   readonly validate: boolean | undefined
 }
@@ -118,7 +122,7 @@ export class Publisher {
   /** The one publish path: validated topic, bounded queues, never a handler call. `flags`: RETAINED, DURABLE, LOCAL, UNCHECKED. */
   emit(topic: string, data: unknown, headers: Readonly<Record<string, string>>, flags: number): Receipt {
     const host = this.#host
-    const { targets, tokens } = host.router.route(topic)
+    const { targets, tokens, groups } = host.router.route(topic)
     const network = host.network
     // Links are chosen once: the choice decides validation, and the same links then get the event.
     let links = network === undefined || (flags & LOCAL) !== 0 ? undefined : network.linksFor(topic, tokens)
@@ -150,6 +154,22 @@ export class Publisher {
       if (offered !== DROPPED) queued++
       if (offered === EVICTED) dropped++
     }
+    // Each queue group: one member gets it.
+    for (let index = 0; index < groups.length; index++) {
+      const group = groups[index] as GroupRoute<Subscriber>
+      const member = host.groups.choose(group.key, group.members, NO_MEMBERS)
+      if (member === undefined || typeof member === 'string') {
+        // Every member is full: the group loses it, counted on its first member.
+        dropped++
+        const first = group.members[0] as Subscriber
+        first.drops.record(topic, first.drops.reporting ? this.#ids(seq) : '')
+        continue
+      }
+      event ??= this.#envelope(topic, data, seq, headers, flags)
+      const offered = member.offer(event)
+      if (offered !== DROPPED) queued++
+      if (offered === EVICTED) dropped++
+    }
     const retain = (flags & RETAINED) !== 0
     if (crossing || retain || durable) event ??= this.#envelope(topic, data, seq, headers, flags)
     if (retain) host.retained.keep(event as BusEvent, tokens, (flags & LOCAL) !== 0)
@@ -172,7 +192,7 @@ export class Publisher {
       host.durable?.grew()
       return true
     }
-    let route: { readonly targets: readonly Subscriber[]; readonly tokens: readonly string[] }
+    let route: Route<Subscriber>
     try {
       route = host.router.route(event.topic)
     } catch {
@@ -184,6 +204,11 @@ export class Publisher {
       // A durable subscription reads durable events from the store, where they are in order and acked.
       if (target.local || (durable && target.durable !== undefined)) continue
       target.offer(event)
+    }
+    for (const group of route.groups) {
+      const members = group.members.filter((member) => !member.local)
+      const member = host.groups.choose(group.key, members, NO_MEMBERS)
+      if (typeof member === 'object') member.offer(event)
     }
     if ((flags & RETAINED) !== 0) host.retained.keep(event, route.tokens, false)
     return true

@@ -2,6 +2,7 @@ import type { Counters } from './counters.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { DurableEngine } from './engine.js'
 import { CrossbusError, quote } from './errors.js'
+import { groupKey } from './groups.js'
 import { HandlerSubscriber } from './handler.js'
 import { overflowPolicy, positiveInteger } from './options.js'
 import { DURABLE } from './envelope.js'
@@ -38,6 +39,8 @@ export interface AttachExtras {
   readonly internal?: boolean
   /** Leaves routing after its first accepted event (once()). */
   readonly single?: boolean
+  /** Its queue group's key, when not the one its `queue` option makes (repliers). */
+  readonly group?: string
 }
 
 /**
@@ -93,6 +96,17 @@ export class Registry implements SubscriberHost {
     this.ensureOpen()
     const signal = options?.signal
     const durable = this.#checkDurable(options)
+    const queue = options?.queue
+    if (queue !== undefined) {
+      if (typeof queue !== 'string' || queue.length === 0 || /\s/.test(queue)) {
+        throw new TypeError(`crossbus: queue must be a non-empty name without whitespace, got ${quote(String(queue))}`)
+      }
+      if (durable !== undefined) {
+        throw new TypeError(
+          `crossbus: durable subscription ${quote(durable)} cannot join queue ${quote(queue)}: a durable consumer already runs one live instance per origin; give its processor concurrency instead`,
+        )
+      }
+    }
     const subscriber = create({
       pattern,
       tokens,
@@ -103,6 +117,7 @@ export class Registry implements SubscriberHost {
       durable,
       internal: extras.internal === true,
       single: extras.single === true,
+      group: extras.group ?? (queue === undefined ? undefined : groupKey(queue, pattern)),
     })
     if (signal?.aborted) {
       subscriber.active = false

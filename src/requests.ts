@@ -1,18 +1,21 @@
 import { EMPTY_HEADERS, REPLY_ERROR, REPLY_TO } from './envelope.js'
 import { CrossbusError, errorFromWire, errorToWire, quote } from './errors.js'
+import { replyGroupKey } from './groups.js'
 import { type Handler, HandlerSubscriber } from './handler.js'
 import type { Network } from './network.js'
-import { duration, knownOptions } from './options.js'
+import { duration, knownOptions, positiveInteger } from './options.js'
 import { type Publisher, UNCHECKED } from './publisher.js'
 import type { Registry } from './registry.js'
 import type { Router } from './router.js'
 import { settleable } from './settle.js'
 import type { Subscriber } from './subscriber.js'
 import { checkPublishable, matchTokens } from './topic.js'
-import type { RequestOptions, SubscribeOptions } from './types.js'
+import type { ReplyOptions, RequestOptions } from './types.js'
 
 const DEFAULT_REQUEST_TIMEOUT = 5000
 const REQUEST_OPTIONS = ['timeout', 'signal']
+/** Requests being answered here that can be cancelled, at most (the oldest is forgotten first). */
+const MAX_ANSWERING = 4096
 /** A failed reply's header: its data is an Error's wire form ('error'), or the value thrown as it is ('value'). */
 const THREW_ERROR: Readonly<Record<string, string>> = Object.freeze({ [REPLY_ERROR]: 'error' })
 const THREW_VALUE: Readonly<Record<string, string>> = Object.freeze({ [REPLY_ERROR]: 'value' })
@@ -50,22 +53,38 @@ export class Requests {
   #requests = 0
   /** Wire forms of errors thrown by this context's reply handlers → the errors themselves (a reply that stays here keeps its class). */
   readonly #thrown = new WeakMap<object, unknown>()
+  /** Requests this context's repliers are running: inbox topic → what aborts the handler when its asker gives up. */
+  readonly #answering = new Map<string, AbortController>()
 
   constructor(host: RequestsHost) {
     this.#host = host
   }
 
-  /** Answers requests on `pattern`: the handler's return value is the reply, its failure a failed reply. */
-  reply(pattern: string, handler: Handler, options?: SubscribeOptions): Subscriber {
+  /**
+   * Answers requests on `pattern`: the handler's return value is the reply, its
+   * failure a failed reply. Its repliers with the same queue name (in every
+   * context) share the requests: one of them runs each. Its handler's signal
+   * aborts when the asker gives up (its signal, its timeout) or the bus closes;
+   * an abandoned request frees its slot at once.
+   */
+  reply(pattern: string, handler: Handler, options?: ReplyOptions): Subscriber {
     const publisher = this.#host.publisher
+    const concurrency = positiveInteger('concurrency', options?.concurrency, 1)
     const answer: Handler = (event, context) => {
       const replyTo = event.headers[REPLY_TO]
       if (replyTo === undefined) return handler(event, context)
-      return Promise.resolve()
-        .then(() => handler(event, context))
+      const abandoned = new AbortController()
+      if (this.#answering.size >= MAX_ANSWERING) this.#answering.delete(this.#answering.keys().next().value as string)
+      this.#answering.set(replyTo, abandoned)
+      const signal = AbortSignal.any([context.signal, abandoned.signal])
+      const settled = Promise.resolve()
+        .then(() => handler(event, { signal }))
         .then(
-          (value) => publisher.emit(replyTo, value, EMPTY_HEADERS, UNCHECKED),
+          (value) => {
+            if (!signal.aborted) publisher.emit(replyTo, value, EMPTY_HEADERS, UNCHECKED)
+          },
           (error: unknown) => {
+            if (signal.aborted) return
             // An Error crosses as data that keeps its shape (name, message, stack, cause, own fields); any other value as itself.
             const wire = errorToWire(error)
             if (wire !== error && typeof wire === 'object' && wire !== null) this.#thrown.set(wire, error)
@@ -73,15 +92,26 @@ export class Requests {
             throw error
           },
         )
+      // Abandoned (the asker gave up, the bus closed): the slot is free at once, whatever the handler still does.
+      const released = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+      return Promise.race([settled, released]).finally(() => {
+        if (this.#answering.get(replyTo) === abandoned) this.#answering.delete(replyTo)
+      })
     }
     const registry = this.#host.registry
-    const subscriber = registry.attach(pattern, options, (settings) => new HandlerSubscriber(registry, settings, answer))
+    const group = replyGroupKey(options?.queue ?? '')
+    const subscriber = registry.attach(pattern, options, (settings) => new HandlerSubscriber(registry, settings, answer, concurrency), { group })
     if (subscriber.active) {
       this.#replyers.add(subscriber)
       subscriber.onEnd(() => this.#replyers.delete(subscriber))
       if (!subscriber.local) this.#host.interestChanged()
     }
     return subscriber
+  }
+
+  /** The asker of `replyTo` gave up: its replier here (if it runs it) sees its signal abort. */
+  cancel(replyTo: string, reason: unknown): void {
+    this.#answering.get(replyTo)?.abort(reason)
   }
 
   /** This context's reply patterns that other contexts' requests may reach. */
@@ -116,7 +146,11 @@ export class Requests {
           if (this.#pending.has(replyTo) && !this.#hasResponder(tokens)) reject(noResponders())
         })
       }
-      return () => this.#pending.delete(replyTo)
+      return (failure) => {
+        this.#pending.delete(replyTo)
+        // Given up (timeout, signal, close): a replier still on it is told why.
+        if (failure !== undefined) this.cancel(replyTo, failure.reason)
+      }
     })
   }
 

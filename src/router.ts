@@ -4,12 +4,21 @@ import { isExact, matchTokens, parseTopic } from './topic.js'
 export interface Routable {
   readonly pattern: string
   readonly tokens: readonly string[]
+  /** A queue group's key: the targets of one group share each event (one of them gets it). */
+  readonly group?: string | undefined
 }
 
-/** A validated topic and the subscriptions matching it now. */
+/** The members of one queue group that match a topic. */
+export interface GroupRoute<S> {
+  readonly key: string
+  readonly members: readonly S[]
+}
+
+/** A validated topic and the subscriptions matching it now: each of `targets` gets an event, one member of each group does. */
 export interface Route<S> {
   readonly tokens: readonly string[]
   readonly targets: readonly S[]
+  readonly groups: readonly GroupRoute<S>[]
 }
 
 /** Routes kept before the cache starts over: enough for any app's working set of topics. */
@@ -72,9 +81,24 @@ export class Router<S extends Routable> {
     }
     const tokens = this.tokens(topic)
     const exact = this.#exact.get(topic)
-    const targets: S[] = exact === undefined ? [] : exact.slice()
-    for (const target of this.#wildcard) if (matchTokens(target.tokens, tokens)) targets.push(target)
-    const route: Route<S> = { tokens, targets: targets.length === 0 ? EMPTY : targets }
+    const matched: S[] = exact === undefined ? [] : exact.slice()
+    for (const target of this.#wildcard) if (matchTokens(target.tokens, tokens)) matched.push(target)
+    let targets = matched
+    let groups: GroupRoute<S>[] | undefined
+    if (matched.some((target) => target.group !== undefined)) {
+      targets = []
+      const byKey = new Map<string, S[]>()
+      for (const target of matched) {
+        if (target.group === undefined) targets.push(target)
+        else {
+          const members = byKey.get(target.group)
+          if (members === undefined) byKey.set(target.group, [target])
+          else members.push(target)
+        }
+      }
+      groups = [...byKey].map(([key, members]) => ({ key, members }))
+    }
+    const route: Route<S> = { tokens, targets: targets.length === 0 ? EMPTY : targets, groups: groups ?? EMPTY }
     if (this.#cache.size >= MAX_CACHED_ROUTES) this.#cache.clear()
     this.#cache.set(topic, route)
     this.#lastTopic = topic

@@ -31,6 +31,8 @@ export interface SubscriberOptions {
   readonly internal: boolean
   /** Leaves routing after its first accepted event (once()). */
   readonly single: boolean
+  /** The key of the queue group it is a member of (see groups.ts), if any. */
+  readonly group?: string | undefined
 }
 
 /** What offering an event did: queued it, queued it in place of an evicted older one, or dropped it. */
@@ -83,6 +85,8 @@ export abstract class Subscriber implements Drainable {
   readonly durable: string | undefined
   readonly internal: boolean
   readonly single: boolean
+  /** The key of its queue group: the members of a group share each event. */
+  readonly group: string | undefined
   scheduled = false
   active = true
   /** Durable subscriptions: waiting for another instance of the name to end. */
@@ -110,6 +114,7 @@ export abstract class Subscriber implements Drainable {
     this.durable = options.durable
     this.internal = options.internal
     this.single = options.single
+    this.group = options.group
     this.drops = new DropCounter((first, count) =>
       this.notify(
         'drop',
@@ -123,6 +128,16 @@ export abstract class Subscriber implements Drainable {
   }
 
   abstract drain(deadline: number): DrainState
+
+  /** Events queued or being handled: how busy a queue group member is. */
+  get load(): number {
+    return this.queue.size + this.running
+  }
+
+  /** Events being handled now (an awaited handler, a processor's attempts). */
+  protected get running(): number {
+    return 0
+  }
 
   /** Events lost to overflow. */
   get dropped(): number {

@@ -1,5 +1,5 @@
 import { matchTokens, parsePatterns } from '../topic.js'
-import type { ConsumerState, StoredEvent } from '../types.js'
+import type { ConsumerState } from '../types.js'
 
 export interface RetentionOptions {
   /** Events older than this many milliseconds are evicted, acked or not. Default: kept. */

@@ -636,13 +636,12 @@ class DurableConsumer {
    * What the old log held and was not handled is gone with it.
    */
   async #restart(reason: string): Promise<void> {
+    const error = new CrossbusError('STORAGE_UNAVAILABLE', `the durable log was deleted or replaced while in use (${reason})`)
     this.#host.report({
       type: 'storage-error',
       subscription: this.#subscriber.pattern,
-      error: new CrossbusError('STORAGE_UNAVAILABLE', `the durable log was deleted or replaced while in use (${reason})`),
-      message:
-        `crossbus: durable consumer ${quote(this.#name)}: the durable log was deleted or replaced while in use (${reason}). ` +
-        'It reads the new log from its start; stored events it had not handled were lost with the old one.',
+      error,
+      message: `crossbus: durable consumer ${quote(this.#name)}: ${inner(error)}. It reads the new log from its start; stored events it had not handled were lost with the old one.`,
     })
     // Acks of the old log must not land in the new one: the one under way finishes before the consumer registers there.
     this.#ackTarget = this.#acked
@@ -657,6 +656,8 @@ class DurableConsumer {
     this.#redeliverTimers.clear()
     this.#order.releaseAll()
     this.#generation = undefined
+    // Positions known from the old log say nothing of the new one's end (reads raise it again).
+    this.#log.end = 0
     const state = await this.#retrying(() => this.#log.store.register(this.#name, this.#subscriber.pattern))
     if (state === undefined || !this.#live) return
     this.#read = this.#acked = this.#ackTarget = state.cursor
@@ -667,14 +668,13 @@ class DurableConsumer {
     const position = (stored as Partial<StoredEvent> | null)?.position
     const at = typeof position === 'number' ? position : undefined
     if (at !== undefined && at > this.#read) this.#read = at
+    const error = new CrossbusError('STORAGE_UNAVAILABLE', `a malformed record at position ${at ?? '(none)'} of the durable log: ${problem}`)
     this.#host.report({
       type: 'storage-error',
       subscription: this.#subscriber.pattern,
       count: 1,
-      error: new CrossbusError('STORAGE_UNAVAILABLE', `a malformed record in the durable log: ${problem}`),
-      message:
-        `crossbus: durable consumer ${quote(this.#name)} skipped a malformed record at position ${at ?? '(none)'} of the durable log (${problem}). ` +
-        'Skipped records are counted in stats().rejected.',
+      error,
+      message: `crossbus: durable consumer ${quote(this.#name)} skipped ${inner(error)}. Skipped records are counted in stats().rejected.`,
     })
   }
 

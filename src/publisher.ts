@@ -128,12 +128,14 @@ export class Publisher {
     let event: BusEvent | undefined
     let queued = 0
     let dropped = 0
+    // Only a bus with a store has durable subscriptions.
+    const engine = host.durable
     for (let index = 0; index < targets.length; index++) {
       const target = targets[index] as Subscriber
       // Durable subscriptions take durable events from the store; a plain one may wait behind them (FIFO per source).
-      if (target.durable !== undefined && host.durable !== undefined) {
+      if (engine !== undefined && target.durable !== undefined) {
         event ??= this.#envelope(topic, data, seq, headers, flags)
-        const offered = host.durable.live(target, event, durable)
+        const offered = engine.live(target, event, durable)
         if (durable) continue
         if (offered !== DROPPED) queued++
         if (offered === EVICTED || (offered === DROPPED && target.active)) dropped++
@@ -183,7 +185,7 @@ export class Publisher {
     for (const target of route.targets) {
       if (target.local) continue
       // A durable subscription reads durable events from the store, where they are in order and acked; a plain one may wait behind them.
-      if (target.durable !== undefined && host.durable !== undefined) host.durable.live(target, event, durable)
+      if (host.durable !== undefined && target.durable !== undefined) host.durable.live(target, event, durable)
       else target.offer(event)
     }
     if ((flags & RETAINED) !== 0) host.retained.keep(event, route.tokens, false)

@@ -459,6 +459,24 @@ describe.each(logs)('durable acks on %s: nothing lost at the seams (issue 10)', 
     await bus.close()
   })
 
+  test('a plain event held behind a durable one whose append failed is not lost: it arrives once the hold times out', async () => {
+    const { store } = newLog()
+    const bus = localBus({ store, onDiagnostic: () => {} })
+    const seen = recorder()
+    bus.subscribe('a', seen.handler, { durable: 'patient' })
+    await vi.waitFor(() => expect(bus.stats().subscriptions[0]?.standby).toBe(false))
+    vi.spyOn(store, 'append').mockRejectedValueOnce(new CrossbusError('QUOTA_EXCEEDED', 'the storage quota is exceeded'))
+    const lost = bus.publish('a', 'never stored', { durable: true })
+    bus.publish('a', 'plain')
+    await expect(lost.persisted).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+    expect(seqs(await seen.until(1))).toEqual(['plain'])
+    bus.publish('a', 'stored', { durable: true })
+    bus.publish('a', 'after')
+    await seen.until(3)
+    expect(seqs(seen.events)).toEqual(['plain', 'stored', 'after'])
+    await bus.close()
+  }, 10_000)
+
   test("FIFO per source across contexts: a durable subscription gets another context's durable and plain events in publish order", async () => {
     const log = newLog()
     const { left, right } = messageChannelPair()

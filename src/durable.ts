@@ -31,7 +31,7 @@ const REDELIVER_MS = 1000
 /** Matching events read and not acked, at most, beyond twice the queue's capacity: an event that never gets acked holds back this many. */
 const MAX_UNACKED = 4096
 /** A plain event held behind a durable one of its source that never shows up in the store (its append failed) goes after this long. */
-const HOLD_MS = 5000
+const HOLD_MS = 2000
 /** Sources whose order a durable subscription keeps track of, at most (the least recently active are forgotten). */
 const MAX_SOURCES = 1024
 

@@ -454,9 +454,10 @@ class DurableConsumer {
     const signal = this.#stop.signal
     const lock = `crossbus:${this.#host.name}:durable:${store.name}:${this.#name}`
     holdLock(lock, signal)
-      .then(() => this.#retrying(() => store.register(this.#name, this.#subscriber.pattern)))
+      .then(() => (this.#stopping ? undefined : this.#retrying(() => store.register(this.#name, this.#subscriber.pattern))))
       .then((state) => {
-        if (signal.aborted || state === undefined) return
+        // Ended while registering: it never goes live (close() may be done with the store by now).
+        if (signal.aborted || this.#stopping || state === undefined) return
         this.#read = this.#acked = this.#ackTarget = state.cursor
         this.#startedAt = Date.now()
         this.#lastSeqAtStart = this.#log.lastSeq

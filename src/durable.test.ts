@@ -336,7 +336,14 @@ describe.each(logs)('durable log on %s', (_name, newLog) => {
 describe.each(logs)('durable acks on %s: nothing lost at the seams (issue 10)', (_name, newLog) => {
   const cursorOf = async (log: Log, name: string, pattern: string): Promise<number> => (await log.open().register(name, pattern)).cursor
 
-  test.each([0, 1, 2, 3])("a processor's success just before close() is acked (close %i microtask(s) after the handler finished)", async (wait) => {
+  test.each([
+    [0, undefined],
+    [1, undefined],
+    [0, 0],
+    [1, 0],
+    [2, 0],
+    [3, 0],
+  ])("a processor's success just before close() is acked (close %i microtask(s) after the handler finished, timeout %s)", async (wait, timeout) => {
     const log = newLog()
     const bus = localBus({ store: log.store })
     const finished = deferred()
@@ -351,7 +358,7 @@ describe.each(logs)('durable acks on %s: nothing lost at the seams (issue 10)', 
     bus.publish('jobs', 1, { durable: true })
     await finished.promise
     await microtasks(wait)
-    await bus.close()
+    await (timeout === undefined ? bus.close() : bus.close({ timeout }))
     expect(await cursorOf(log, 'finisher', 'jobs')).toBe(1)
     expect(bus.stats()).toMatchObject({ delivered: 1, failed: 0 })
   })

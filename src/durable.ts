@@ -256,6 +256,11 @@ export class DurableLog implements DurableEngine {
     }, COMPACT_MS)
   }
 
+  /** The bus is closing: consumers read nothing more from the log; what they hold is still handled and acked. */
+  closing(): void {
+    for (const consumer of this.#consumers.values()) consumer.hold()
+  }
+
   /** Waits for appends, every consumer's last ack and every store call under way; then closes the store's connection. */
   async close(): Promise<void> {
     this.#closed = true
@@ -438,6 +443,8 @@ class DurableConsumer {
   #stopping = false
   /** The subscription ended and its grace is over: a handler that finishes now is too late to ack. */
   #ended = false
+  /** The bus is closing: no more reads. */
+  #holding = false
   #stopped: Promise<void> | undefined
 
   constructor(log: DurableLog, host: DurableHost, subscriber: Subscriber, name: string, activate: () => void) {
@@ -471,6 +478,12 @@ class DurableConsumer {
       .catch(() => {
         // Stopped while waiting for the lock.
       })
+  }
+
+  /** Reads nothing more from the log (the bus is closing); acks go on. */
+  hold(): void {
+    this.#holding = true
+    clearTimeout(this.#poll)
   }
 
   /** The log may have grown. */
@@ -552,7 +565,7 @@ class DurableConsumer {
     const subscriber = this.#subscriber
     const queue = subscriber.queue
     try {
-      while (this.#live && subscriber.active) {
+      while (this.#live && !this.#holding && subscriber.active) {
         const room = queue.capacity - queue.size
         if (room <= 0) return
         const refetch = this.#refetch.shift()
@@ -611,7 +624,7 @@ class DurableConsumer {
       }
     } finally {
       this.#reading = false
-      if (this.#live && this.#caughtUp) {
+      if (this.#live && !this.#holding && this.#caughtUp) {
         this.#order.expire(Date.now())
         this.#poll = setTimeout(() => this.wake(), POLL_MS)
       }

@@ -42,6 +42,8 @@ export interface DurableEngine {
   consume(subscriber: Subscriber, name: string, activate: () => void): void
   /** Resolves when every event appended so far is committed or has failed. */
   flush(): Promise<void>
+  /** The bus is closing: consumers read nothing more from the log; what they hold is still handled and acked. */
+  closing(): void
   /** Waits for appends, every consumer's last ack and every store call under way; stops compacting; closes the store's connection. */
   close(): Promise<void>
 }

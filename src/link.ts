@@ -115,8 +115,20 @@ export class Link {
   readonly fromSource: boolean
   /** Since when this link has had no neighbor, its last one having timed out; undefined otherwise. */
   silentSince: number | undefined = undefined
+  /**
+   * Until it has heard its peers' interest, the link takes every event this
+   * context publishes (see DISCOVERY_MS): ended by its peer's first hello
+   * (point links) or by the network's heartbeat once the time is up.
+   */
+  discovering = true
+  readonly openedAt: number = Date.now()
 
-  constructor(host: LinkHost, transport: Transport, endpoint: Endpoint, fromSource = false) {
+  /**
+   * A link over `endpoint`. It says its first hello when the network calls
+   * announce({ ask: true }) (after the app's first subscriptions, for the
+   * links a bus opens at start). `fromSource`: accepted from an EndpointSource.
+   */
+  constructor(host: LinkHost, transport: Transport, endpoint: Endpoint, { fromSource = false }: { fromSource?: boolean } = {}) {
     this.#host = host
     this.fromSource = fromSource
     this.name = transport.name
@@ -141,7 +153,6 @@ export class Link {
       (message) => this.#handle(message),
       (reason) => this.#refuse(reason),
     )
-    this.announce({ ask: true })
   }
 
   /** Does some context behind this link want `topic`? Cached until routes change. */
@@ -288,6 +299,15 @@ export class Link {
       dropped: this.drops.count,
       rejected: this.rejected,
       peers: this.neighbors.size,
+    }
+  }
+
+  /** Node: whether this link's endpoint keeps the thread alive. */
+  keepAlive(keep: boolean): void {
+    try {
+      this.#endpoint.keepAlive?.(keep)
+    } catch {
+      // A platform object that cannot: nothing to hold.
     }
   }
 
@@ -474,6 +494,8 @@ export class Link {
         if (known === undefined) {
           this.neighbors.set(frame.from, neighbor)
           this.silentSince = undefined
+          // Its peers answer its first hello at once: from the first answer on, interest decides.
+          this.discovering = false
           this.#host.report({ type: 'peer-join', transport: this.name, message: `crossbus: peer ${frame.from} joined on ${this.name}` })
           // A new context on a point link (a restarted service worker) grants from scratch:
           // credit lost with its predecessor must not stall this link for good.

@@ -1,7 +1,8 @@
 import { DURABLE, EMPTY_HEADERS, Envelope, REPLY_TO, RETAINED } from './envelope.js'
 import { Link, type LinkHost, type Neighbor } from './link.js'
 import { holdLock, lockManager } from './locks.js'
-import { type EndpointSource, HEARTBEAT_MS, PEER_TIMEOUT_MS, type Transport } from './seams.js'
+import { BoundedQueue } from './queue.js'
+import { DISCOVERY_MS, type EndpointSource, HEARTBEAT_MS, PEER_TIMEOUT_MS, type Transport } from './seams.js'
 import { parsePatterns } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
 import type { EventsFrame, RouteRecord } from './wire.js'
@@ -27,9 +28,35 @@ export interface NetworkHost {
   answered(ask: number, event: BusEvent): boolean
   /** A peer joined some link. */
   peerJoined(): void
+  /** Node: whether the links may keep the thread alive while this context has reachable subscriptions. */
+  readonly keepAlive: boolean
 }
 
-const NO_LINKS: readonly Link[] = Object.freeze([])
+/** Where an event can be handed: a link, or the startup backlog of the links a source will accept. */
+export interface Outlet {
+  enqueue(event: BusEvent): 'queued' | 'evicted' | 'refused'
+}
+
+const NO_LINKS: readonly Outlet[] = Object.freeze([])
+
+/** Events a source's startup backlog holds at most (for the pages that have not connected yet). */
+const BACKLOG_CAPACITY = 1024
+
+/**
+ * What a shared or service worker publishes before any page has connected
+ * (its script runs before the first connection arrives), held for
+ * PEER_TIMEOUT_MS and handed to each link accepted meanwhile. Full: the oldest
+ * goes (nobody asked for these yet, so it is not counted as a loss).
+ */
+class StartupBacklog implements Outlet {
+  readonly events = new BoundedQueue<BusEvent>(BACKLOG_CAPACITY)
+
+  enqueue(event: BusEvent): 'queued' {
+    if (this.events.full) this.events.shift()
+    this.events.push(event)
+    return 'queued'
+  }
+}
 
 /** Requests from other contexts whose reply path is remembered, at most. */
 const MAX_REPLY_PATHS = 1024
@@ -84,6 +111,15 @@ export class Network implements LinkHost {
   #lock: AbortController | undefined
   readonly #transports: readonly Transport[]
   readonly #sources: EndpointSource[] = []
+  /** Set while a source may still accept its first links (DISCOVERY_MS from start). */
+  #backlog: StartupBacklog | undefined
+  #startedAt = 0
+  /** Node: whether the links keep the thread alive (this context has subscriptions others can reach). */
+  #kept = false
+  readonly #keepAlive: boolean
+  /** Set by closing(): remote events are refused from then on. */
+  #closing = false
+  #refusedWhileClosing = 0
   /** Inbox topic of a request from another context → the link it came by. */
   #replyPaths = new Map<string, Link>()
 
@@ -93,6 +129,7 @@ export class Network implements LinkHost {
     this.id = host.id
     this.name = host.name
     this.#transports = transports
+    this.#keepAlive = host.keepAlive
     this.#own = { id: this.id, version: 0, patterns: [], replies: [] }
   }
 
@@ -100,17 +137,35 @@ export class Network implements LinkHost {
   start(): void {
     this.#own = this.#record()
     this.#holdLock()
+    this.#startedAt = Date.now()
     const context = { name: this.name, id: this.id }
     for (const transport of this.#transports) {
       const opened = transport.open(context)
       if (opened.kind === 'source') {
         this.#sources.push(opened)
-        opened.accept((endpoint) => this.links.push(new Link(this, transport, endpoint, true)))
+        this.#backlog ??= new StartupBacklog()
+        opened.accept((endpoint) => {
+          const link = new Link(this, transport, endpoint, { fromSource: true })
+          this.links.push(link)
+          link.announce({ ask: true })
+          if (this.#kept) link.keepAlive(true)
+          // What this context published before the link existed, if it is still starting.
+          if (this.#backlog !== undefined) for (const event of this.#backlog.events.drain()) link.enqueue(event)
+        })
       } else {
         this.links.push(new Link(this, transport, opened))
       }
     }
+    // The first hello waits for the end of the task, so it carries the subscriptions an app makes
+    // right after createBus(): a peer that hears it knows this context's interest (and replies).
+    const opened = [...this.links]
+    queueMicrotask(() => {
+      this.#refreshOwn()
+      for (const link of opened) link.announce({ ask: true })
+    })
     this.#listenToPage()
+    const discovery = setTimeout(() => this.#endDiscovery(Date.now()), DISCOVERY_MS)
+    ;(discovery as { unref?: () => void }).unref?.()
     this.#timer = setInterval(() => this.#beat(), HEARTBEAT_MS)
     // Node: an idle bus must not keep the process alive.
     ;(this.#timer as { unref?: () => void }).unref?.()
@@ -147,6 +202,7 @@ export class Network implements LinkHost {
 
   peerJoined(link: Link, id: string): void {
     this.#host.peerJoined()
+    if (this.discovering && !link.discovering) this.#endDiscovery(Date.now())
     if (watchesLocks(link)) void this.#watchLock(link, id)
   }
 
@@ -175,6 +231,23 @@ export class Network implements LinkHost {
   }
 
   receive(link: Link, frame: EventsFrame): void {
+    if (this.#closing) {
+      // The bus is closing: it takes no more remote events (they would keep its close waiting). Counted, reported once.
+      const count = frame.data.length
+      this.#host.count('dropped', count)
+      if (this.#refusedWhileClosing === 0) {
+        queueMicrotask(() =>
+          this.#host.report({
+            type: 'drop',
+            transport: link.name,
+            count: this.#refusedWhileClosing,
+            message: `crossbus: ${this.#refusedWhileClosing} event(s) arrived while the bus was closing; they were not delivered`,
+          }),
+        )
+      }
+      this.#refusedWhileClosing += count
+      return
+    }
     const { sources, topics, src, seq, topic, time, data, headers, retained, durable, answers } = frame
     const retainedAt = retained === undefined ? undefined : new Set(retained)
     const durableAt = durable === undefined ? undefined : new Set(durable)
@@ -231,9 +304,9 @@ export class Network implements LinkHost {
    * interest is known (a service worker woken by the request has not heard the
    * page's hello yet). Empty (and shared) when none: the common local case.
    */
-  linksFor(topic: string, tokens?: readonly string[], except?: Link): readonly Link[] {
+  linksFor(topic: string, tokens?: readonly string[], except?: Link): readonly Outlet[] {
     const replyPath = this.#replyPaths.size > 0 ? this.#replyPaths.get(topic) : undefined
-    let found: Link[] | undefined
+    let found: Outlet[] | undefined
     for (const link of this.links) {
       if (link === except) continue
       if (link !== replyPath && (link.neighbors.size === 0 || !link.wants(topic, tokens))) continue
@@ -242,13 +315,34 @@ export class Network implements LinkHost {
     return found ?? NO_LINKS
   }
 
-  /** Hands an event to the links linksFor() chose; a reply's way back is used once. */
-  send(event: BusEvent, links: readonly Link[]): { queued: number; dropped: number } {
+  /**
+   * While discovering (see `discovering`): the outlets an event this context
+   * publishes goes to beside `wanted` (what linksFor() chose): every link that
+   * does not know its peers' interest yet, and the startup backlog of a source
+   * whose first links may still come.
+   */
+  discoveryOutlets(wanted: readonly Outlet[]): readonly Outlet[] {
+    let found: Outlet[] | undefined
+    for (const link of this.links) if (link.discovering && !wanted.includes(link)) (found ??= [...wanted]).push(link)
+    if (this.#backlog !== undefined) (found ??= [...wanted]).push(this.#backlog)
+    return found ?? wanted
+  }
+
+  /** True while some link does not know its peers' interest yet, or a source may still accept its first links. */
+  discovering = true
+
+  /**
+   * Hands an event to the outlets linksFor() or discoveryOutlets() chose; a
+   * reply's way back is used once. `queued` counts the links that took it
+   * because someone behind them wants it, not those that took it only while
+   * discovering.
+   */
+  send(event: BusEvent, links: readonly Outlet[]): { queued: number; dropped: number } {
     let queued = 0
     let dropped = 0
     for (const link of links) {
       const result = link.enqueue(event)
-      if (result !== 'refused') queued++
+      if (result !== 'refused' && (!(link instanceof Link) || !link.discovering || link.neighbors.size > 0)) queued++
       if (result !== 'queued') dropped++
     }
     if (this.#replyPaths.size > 0) this.#replyPaths.delete(event.topic)
@@ -301,8 +395,15 @@ export class Network implements LinkHost {
     return Promise.all(this.links.map((link) => link.drained())).then(() => undefined)
   }
 
+  /** The bus is closing: remote events are no longer taken (what this context sends still goes, until close()). */
+  closing(): void {
+    this.#closing = true
+  }
+
   close(): void {
+    this.#holdThread(false)
     if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#endDiscovery(Number.POSITIVE_INFINITY)
     for (const link of this.links) link.close()
     for (const source of this.#sources) source.close()
     this.#closed.abort()
@@ -350,6 +451,7 @@ export class Network implements LinkHost {
   #beat(): void {
     const now = Date.now()
     this.#own = this.#record()
+    if (this.discovering) this.#endDiscovery(now)
     for (const link of this.links) link.expire(now)
     for (const [id, fresh] of this.#fresh) {
       if (now - fresh.since <= PEER_TIMEOUT_MS || this.#isNeighbor(id)) continue
@@ -408,6 +510,38 @@ export class Network implements LinkHost {
     }
   }
 
+  /** Ends discovery where its time is up: DISCOVERY_MS for broadcast links and sources, PEER_TIMEOUT_MS for a silent point link. */
+  #endDiscovery(now: number): void {
+    let discovering = false
+    for (const link of this.links) {
+      if (link.discovering && now - link.openedAt >= DISCOVERY_MS) link.discovering = false
+      discovering ||= link.discovering
+    }
+    if (this.#backlog !== undefined && now - this.#startedAt >= PEER_TIMEOUT_MS) this.#backlog = undefined
+    this.discovering = discovering || this.#backlog !== undefined
+    if (!this.discovering) {
+      const waiters = this.#discovered
+      this.#discovered = []
+      for (const resolve of waiters) resolve()
+    }
+  }
+
+  #discovered: (() => void)[] = []
+
+  /** Resolves once discovery is over (see `discovering`). */
+  discovered(): Promise<void> {
+    this.#endDiscovery(Date.now())
+    if (!this.discovering) return Promise.resolve()
+    return new Promise((resolve) => this.#discovered.push(resolve))
+  }
+
+  /** This context's record, rebuilt from its interest; the thread is held while the interest is not empty. */
+  #refreshOwn(): void {
+    this.#interestDirty = false
+    this.#own = this.#record()
+    this.#holdThread(this.#own.patterns.length + this.#own.replies.length > 0)
+  }
+
   #record(): RouteRecord {
     const { patterns, replies } = this.#host.interest()
     return { id: this.id, version: ++this.#version, patterns, replies }
@@ -418,12 +552,24 @@ export class Network implements LinkHost {
     this.#announceScheduled = true
     queueMicrotask(() => {
       this.#announceScheduled = false
-      if (this.#interestDirty) {
-        this.#interestDirty = false
-        this.#own = this.#record()
-      }
+      if (this.#interestDirty) this.#refreshOwn()
       for (const link of this.links) link.announce()
     })
+  }
+
+  /**
+   * Node: the links keep the thread alive while this context has
+   * subscriptions or repliers other contexts can reach (a worker that
+   * processes jobs must not exit), and let go when it has none.
+   */
+  #holdThread(keep: boolean): void {
+    keep &&= this.#keepAlive
+    if (keep === this.#kept) return
+    this.#kept = keep
+    for (const link of this.links) link.keepAlive(keep)
+    const timer = this.#timer as { ref?: () => void; unref?: () => void } | undefined
+    if (keep) timer?.ref?.()
+    else timer?.unref?.()
   }
 
   /** Remembers (source, seq); true when it was seen before. */

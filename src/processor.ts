@@ -60,12 +60,6 @@ export class ProcessorSubscriber extends Subscriber {
     this.#stop.abort(reason)
   }
 
-  /** The bus is closing: running attempts abort (not retried, not dead-lettered); what is queued is dropped and counted. */
-  override closing(reason: unknown): void {
-    for (const event of this.queue.drain()) this.drops.record(event.topic, event.id)
-    this.unsubscribe(reason)
-  }
-
   drain(): DrainState {
     const queue = this.queue
     while (this.active && this.#running < this.#settings.concurrency) {

@@ -4,7 +4,7 @@ import type { DurableEngine } from './engine.js'
 import { DURABLE, EMPTY_HEADERS, Envelope, RETAINED } from './envelope.js'
 import { CrossbusError, quote } from './errors.js'
 import { createEventIds } from './ids.js'
-import type { Network } from './network.js'
+import type { Network, Outlet } from './network.js'
 import { headersOption } from './options.js'
 import type { RetainedState } from './retained.js'
 import type { Router } from './router.js'
@@ -119,10 +119,15 @@ export class Publisher {
     const { targets, tokens } = host.router.route(topic)
     const network = host.network
     // Links are chosen once: the choice decides validation, and the same links then get the event.
-    const links = network === undefined || (flags & LOCAL) !== 0 ? undefined : network.linksFor(topic, tokens)
-    const crossing = links !== undefined && links.length > 0
+    let links = network === undefined || (flags & LOCAL) !== 0 ? undefined : network.linksFor(topic, tokens)
     const durable = (flags & DURABLE) !== 0
-    if ((flags & UNCHECKED) === 0 && (host.validate === true || (host.validate === undefined && (crossing || durable)))) checkCloneable(topic, data)
+    const checked =
+      (flags & UNCHECKED) === 0 && (host.validate === true || (host.validate === undefined && ((links !== undefined && links.length > 0) || durable)))
+    if (checked) checkCloneable(topic, data)
+    // Starting up: links that do not know their peers' interest yet take it too (if it can cross: nobody asked for it).
+    if (links !== undefined && (network as Network).discovering && (checked || cloneError(data) === undefined))
+      links = (network as Network).discoveryOutlets(links)
+    const crossing = links !== undefined && links.length > 0
     const seq = ++this.#seq
     host.counters.published++
     let event: BusEvent | undefined
@@ -156,7 +161,7 @@ export class Publisher {
     if (crossing || retain || durable) event ??= this.#envelope(topic, data, seq, headers, flags)
     if (retain) host.retained.keep(event as BusEvent, tokens, (flags & LOCAL) !== 0)
     if (crossing) {
-      const sent = (network as Network).send(event as BusEvent, links)
+      const sent = (network as Network).send(event as BusEvent, links as readonly Outlet[])
       queued += sent.queued
       dropped += sent.dropped
     }
@@ -196,7 +201,8 @@ export class Publisher {
   announceLog(position: number): void {
     const network = this.#host.network
     if (network === undefined) return
-    const links = network.linksFor(LOG_TOPIC, this.#host.router.tokens(LOG_TOPIC))
+    const wanted = network.linksFor(LOG_TOPIC, this.#host.router.tokens(LOG_TOPIC))
+    const links = network.discovering ? network.discoveryOutlets(wanted) : wanted
     if (links.length === 0) return
     const seq = ++this.#seq
     network.send(this.#envelope(LOG_TOPIC, position, seq, EMPTY_HEADERS, 0), links)

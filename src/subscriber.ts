@@ -4,7 +4,7 @@ import type { Dispatcher, Drainable, DrainState } from './dispatcher.js'
 import { withChanges } from './envelope.js'
 import { CrossbusError, errorMessage, quote } from './errors.js'
 import { BoundedQueue, type Overflow } from './queue.js'
-import type { BusEvent, Diagnostic, DiagnosticType, Receipt, SubscriptionStats } from './types.js'
+import type { BusEvent, Diagnostic, DiagnosticType, HandlerContext, Receipt, SubscriptionStats } from './types.js'
 
 /** What a subscription needs from its bus. */
 export interface SubscriberHost {
@@ -48,6 +48,25 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function'
 }
 
+/** A handler's context. Its controller is made on first use: most handlers never look at their signal. */
+class SubscriptionContext implements HandlerContext {
+  #controller: AbortController | undefined
+  #ended: { reason: unknown } | undefined
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController()
+      if (this.#ended !== undefined) this.#controller.abort(this.#ended.reason)
+    }
+    return this.#controller.signal
+  }
+
+  end(reason: unknown): void {
+    this.#ended ??= { reason }
+    this.#controller?.abort(reason)
+  }
+}
+
 /**
  * The queue side every subscription shares: a bounded queue the publisher
  * fills and the dispatcher drains, plus its counters. Subclasses decide what
@@ -82,6 +101,8 @@ export abstract class Subscriber implements Drainable {
   backlog: (() => number) | undefined = undefined
   protected readonly host: SubscriberHost
   #endListeners: (() => void)[] = []
+  /** What a handler gets beside its event: its signal aborts when the subscription ends. */
+  readonly context: SubscriptionContext = new SubscriptionContext()
 
   constructor(host: SubscriberHost, options: SubscriberOptions) {
     this.host = host
@@ -160,6 +181,7 @@ export abstract class Subscriber implements Drainable {
     this.host.counters.dropped += this.dropped
     this.host.detach(this)
     this.queue.drain()
+    this.context.end(reason)
     this.onStop(reason)
     for (const listener of this.#endListeners) listener()
     this.#endListeners = []
@@ -171,8 +193,14 @@ export abstract class Subscriber implements Drainable {
    */
   closing(_reason: unknown): void {}
 
-  /** The bus has delivered what it will: the subscription ends. */
+  /**
+   * The bus is closed (everything queued was delivered, or its close deadline
+   * passed): what is still queued is dropped and counted, running handlers see
+   * their signal abort, and the subscription ends.
+   */
   closed(reason: unknown): void {
+    if (!this.active) return
+    for (let event = this.queue.shift(); event !== undefined; event = this.queue.shift()) this.drops.record(event.topic, event.id)
     this.unsubscribe(reason)
   }
 

@@ -89,7 +89,7 @@ export type PatternOf<E, P extends string> = Untyped<E> extends true ? P : [Matc
  * bivariantly: on the untyped bus, a handler may annotate the payload it expects
  * (`(event: BusEvent<number>) => …`).
  */
-export type EventCallback<Ev, R> = { handle(event: Ev): R }['handle']
+export type EventCallback<Ev, R> = { handle(event: Ev, context: HandlerContext): R }['handle']
 
 /** Same, for processors. */
 export type ProcessCallback<Ev> = { handle(event: Ev, context: ProcessContext): void | Promise<void> }['handle']
@@ -139,8 +139,17 @@ export interface SubscribeOptions {
   last?: boolean
 }
 
+/** What a subscribe or reply handler gets beside its event. */
+export interface HandlerContext {
+  /**
+   * Aborts when the subscription ends: unsubscribed, its own signal aborted,
+   * or the bus's close deadline passed with the handler still running.
+   */
+  readonly signal: AbortSignal
+}
+
 export interface ProcessContext {
-  /** Aborts on the processor's signal, on close, and when the attempt times out. */
+  /** Aborts on the processor's signal, on close (once its deadline passes), and when the attempt times out. */
   readonly signal: AbortSignal
   /** 1 for the first attempt. */
   readonly attempt: number
@@ -277,6 +286,24 @@ export interface BusOptions {
   validate?: boolean
   /** Default: console.warn, once per kind and place. */
   onDiagnostic?: (diagnostic: Diagnostic) => void
+  /** Milliseconds close() waits for queued deliveries and running handlers before it aborts them. Default 5000. */
+  closeTimeout?: number
+  /**
+   * Node (worker_threads, a script): while this bus has subscriptions, processors
+   * or repliers that other contexts can reach, its links keep the thread alive,
+   * as a MessagePort with a listener does, until close(). false: they never do
+   * (a script that ends when its own work is done). Default true.
+   */
+  keepAlive?: boolean
+}
+
+export interface CloseOptions {
+  /**
+   * Milliseconds to let queued deliveries and running handlers (processors too)
+   * finish before they are aborted and what is queued is dropped. Default: the
+   * bus's `closeTimeout` (5000). 0: at once.
+   */
+  timeout?: number
 }
 
 export interface OnceOptions {
@@ -313,8 +340,13 @@ export interface Bus<E extends EventMap = EventMap> {
   stats(): BusStats
   /** Resolves when everything published so far is handed to transports and persisted. */
   flush(): Promise<void>
-  /** Idempotent: stops publish (CLOSED), delivers what is queued, aborts processors, detaches. */
-  close(): Promise<void>
+  /**
+   * Idempotent and graceful: publish and subscribe throw CLOSED and remote events
+   * stop at once; queued deliveries and running handlers finish until the
+   * deadline (`timeout`, default the bus's `closeTimeout`, 5 s), then are aborted
+   * (their signals) and what is queued is dropped and counted; links say goodbye.
+   */
+  close(options?: CloseOptions): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }
 

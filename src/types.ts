@@ -219,7 +219,7 @@ export interface BusStats {
   readonly deadLettered: number
   /** Events that arrived from other contexts. */
   readonly received: number
-  /** Frames refused as malformed or foreign. */
+  /** Frames refused as malformed or foreign, and malformed records durable consumers skipped in the log. */
   readonly rejected: number
   /** Durable events this context committed to its store. */
   readonly stored: number

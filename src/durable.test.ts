@@ -484,6 +484,20 @@ describe.each(logs)('durable acks on %s: nothing lost at the seams (issue 10)', 
     await bus.close()
   }, 10_000)
 
+  test('close() delivers the plain events held behind durable ones it will not read any more', async () => {
+    const { store } = newLog()
+    const bus = localBus({ store })
+    const seen = recorder()
+    bus.subscribe('a', seen.handler, { durable: 'closing' })
+    await vi.waitFor(() => expect(bus.stats().subscriptions[0]?.standby).toBe(false))
+    bus.publish('a', 'durable', { durable: true })
+    bus.publish('a', 'plain')
+    // Closing in the same task: the durable event is committed, but the consumer reads nothing more.
+    await bus.close()
+    expect(seqs(seen.events)).toContain('plain')
+    expect(bus.stats()).toMatchObject({ dropped: 0 })
+  })
+
   test("FIFO per source across contexts: a durable subscription gets another context's durable and plain events in publish order", async () => {
     const log = newLog()
     const { left, right } = messageChannelPair()

@@ -480,10 +480,14 @@ class DurableConsumer {
       })
   }
 
-  /** Reads nothing more from the log (the bus is closing); acks go on. */
+  /**
+   * Reads nothing more from the log (the bus is closing); acks go on. Plain events held behind durable
+   * ones go to the queue now, to be delivered with the rest of it: those durable ones will not be read.
+   */
   hold(): void {
     this.#holding = true
     clearTimeout(this.#poll)
+    this.#order.releaseAll()
   }
 
   /** The log may have grown. */

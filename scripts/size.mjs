@@ -25,9 +25,10 @@ const LIMITS = {
   crossbus: { file: 'src/index.ts', limit: 15872 },
   'crossbus/transports': { file: 'src/transports/index.ts', limit: 3072 },
   // idb and memory carry the durable engine (defineStore): an app without a store ships none of it.
-  'crossbus/idb': { file: 'src/store/idb.ts', limit: 5376 },
-  'crossbus/store': { file: 'src/store/index.ts', limit: 4096 },
-  'crossbus/memory': { file: 'src/store/memory.ts', limit: 4608 },
+  // Issue 10's durable acks, FIFO per source, replaced-log and malformed-record handling took the engine from 3.35 to 4.9 kB.
+  'crossbus/idb': { file: 'src/store/idb.ts', limit: 7680 },
+  'crossbus/store': { file: 'src/store/index.ts', limit: 5248 },
+  'crossbus/memory': { file: 'src/store/memory.ts', limit: 6400 },
 }
 
 /** What every app does; the baseline does only this. */
@@ -36,7 +37,8 @@ const BASELINE = `document.body.textContent = 'x'\n`
 /** The apps: name → main.ts, and the most crossbus (or the reference) may add to the baseline, gzip. */
 const APPS = {
   // Issue 9 aimed at 10 kB and 13 kB and reached 13.74 and 17.29 kB; issue 10 (start, close, errors) added about
-  // 1.3 kB. The limits guard what is reached now, with a little room.
+  // 1.3 kB, and its durable part (acks, FIFO per source, replaced logs, malformed records) about 2 kB to the store
+  // app. The limits guard what is reached now, with a little room.
   'createBus(), default link, one publish and subscribe': {
     limit: 15872,
     main: `import { createBus } from 'crossbus'
@@ -49,7 +51,7 @@ bus.publish('app.ping', { n: 1 })
 ${BASELINE}`,
   },
   'createBus({ store: indexedDbStore() }), one durable publish': {
-    limit: 19456,
+    limit: 21504,
     main: `import { createBus } from 'crossbus'
 import { indexedDbStore } from 'crossbus/idb'
 

@@ -139,10 +139,19 @@ export class Publisher {
     let event: BusEvent | undefined
     let queued = 0
     let dropped = 0
+    // Only a bus with a store has durable subscriptions.
+    const engine = host.durable
     for (let index = 0; index < targets.length; index++) {
       const target = targets[index] as Subscriber
-      // Durable subscriptions take durable events from the store.
-      if (durable && target.durable !== undefined) continue
+      // Durable subscriptions take durable events from the store; a plain one may wait behind them (FIFO per source).
+      if (engine !== undefined && target.durable !== undefined) {
+        event ??= this.#envelope(topic, data, seq, headers, flags)
+        const offered = engine.live(target, event, durable)
+        if (durable) continue
+        if (offered !== DROPPED) queued++
+        if (offered === EVICTED || (offered === DROPPED && target.active)) dropped++
+        continue
+      }
       if (target.refuses()) {
         dropped++
         // Only the first drop of a report needs its event id.
@@ -189,7 +198,7 @@ export class Publisher {
   deliverRemote(event: BusEvent): boolean {
     const host = this.#host
     if (event.topic === LOG_TOPIC) {
-      host.durable?.grew()
+      host.durable?.grew(event.data)
       return true
     }
     let route: Route<Subscriber>
@@ -201,9 +210,10 @@ export class Publisher {
     const flags = Envelope.flags(event)
     const durable = (flags & DURABLE) !== 0
     for (const target of route.targets) {
-      // A durable subscription reads durable events from the store, where they are in order and acked.
-      if (target.local || (durable && target.durable !== undefined)) continue
-      target.offer(event)
+      if (target.local) continue
+      // A durable subscription reads durable events from the store, where they are in order and acked; a plain one may wait behind them.
+      if (host.durable !== undefined && target.durable !== undefined) host.durable.live(target, event, durable)
+      else target.offer(event)
     }
     for (const group of route.groups) {
       const members = group.members.filter((member) => !member.local)

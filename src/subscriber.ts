@@ -4,7 +4,7 @@ import type { Dispatcher, Drainable, DrainState } from './dispatcher.js'
 import { withChanges } from './envelope.js'
 import { CrossbusError, errorMessage, quote } from './errors.js'
 import { BoundedQueue, type Overflow } from './queue.js'
-import type { BusEvent, Diagnostic, DiagnosticType, HandlerContext, SubscriptionStats } from './types.js'
+import type { BusEvent, Diagnostic, DiagnosticType, HandlerContext, Receipt, SubscriptionStats } from './types.js'
 
 /** What a subscription needs from its bus. */
 export interface SubscriberHost {
@@ -16,7 +16,7 @@ export interface SubscriberHost {
   /** A `once` subscription took its event: it leaves routing, still active until handled. */
   unroute(subscriber: Subscriber): void
   /** Publishes on behalf of the bus (dead letters, replies); allowed on reserved topics. */
-  publishInternal(topic: string, data: unknown, headers: Readonly<Record<string, string>>, durable: boolean): void
+  publishInternal(topic: string, data: unknown, headers: Readonly<Record<string, string>>, durable: boolean): Receipt
 }
 
 export interface SubscriberOptions {
@@ -94,10 +94,15 @@ export abstract class Subscriber implements Drainable {
   delivered = 0
   failed = 0
   readonly drops: DropCounter
-  /** Durable subscriptions: told when an event is handled (handler settled, processor done or dead-lettered). */
-  afterHandled: ((event: BusEvent) => void) | undefined = undefined
+  /**
+   * Durable subscriptions: told when an event is handled (handler settled, processor done or dead-lettered);
+   * with an `outcome`, handled once it resolves (a dead letter stored), and not at all if it rejects (it comes again).
+   */
+  afterHandled: ((event: BusEvent, outcome?: Promise<unknown>) => void) | undefined = undefined
   /** Durable subscriptions: takes back an event overflow evicted, if it is in the store (then it is no drop). */
   reclaim: ((event: BusEvent) => boolean) | undefined = undefined
+  /** Durable subscriptions, once live: stored matching events not acked yet (stats().backlog). */
+  backlog: (() => number) | undefined = undefined
   protected readonly host: SubscriberHost
   #endListeners: (() => void)[] = []
   /** What a handler gets beside its event: its signal aborts when the subscription ends. */
@@ -223,7 +228,10 @@ export abstract class Subscriber implements Drainable {
       dropped: this.dropped,
       failed: this.failed,
     }
-    return this.durable === undefined ? stats : { ...stats, durable: this.durable, standby: this.standby }
+    if (this.durable === undefined) return stats
+    return this.backlog === undefined
+      ? { ...stats, durable: this.durable, standby: this.standby }
+      : { ...stats, durable: this.durable, standby: this.standby, backlog: this.backlog() }
   }
 
   /** Called once when the subscription ends; queued events are discarded. */

@@ -217,6 +217,14 @@ export interface SubscriptionStats {
   readonly delivered: number
   readonly dropped: number
   readonly failed: number
+  /**
+   * Durable subscriptions, once live: stored matching events not acked yet, unlike `queued` not capped
+   * by the capacity. Exact for what it has read from the store (queued, running, or handled above an
+   * older one still running); for what it has not read yet, every position up to the last this context
+   * knows the log reached (its own commits, peers' announcements), matching or not: an upper bound while
+   * it catches up, 0 once it has.
+   */
+  readonly backlog?: number
 }
 
 export interface Subscription {
@@ -253,7 +261,7 @@ export interface BusStats {
   readonly deadLettered: number
   /** Events that arrived from other contexts. */
   readonly received: number
-  /** Frames refused as malformed or foreign. */
+  /** Frames refused as malformed or foreign, and malformed records durable consumers skipped in the log. */
   readonly rejected: number
   /** Durable events this context committed to its store. */
   readonly stored: number
@@ -430,6 +438,13 @@ export interface StoredEvent extends Omit<BusEvent, 'redelivered'> {
   readonly position: number
   /** Published with `retain: true`. */
   readonly retain: boolean
+  /**
+   * Set by `read` in a store whose log can be deleted and created again behind its back
+   * (indexedDbStore: another tab, "clear site data"): the incarnation of the log the event was read
+   * from, the same for all of its events. A consumer that sees it change knows its cursor means
+   * nothing in the new log.
+   */
+  readonly generation?: string
 }
 
 /** What a durable consumer has handled: every matching event at or below `cursor`. */
@@ -448,7 +463,13 @@ export interface Store {
   readonly name: string
   /** Appends in one transaction, in order; resolves with the positions once committed. */
   append(events: readonly Omit<StoredEvent, 'position'>[]): Promise<number[]>
-  /** Up to `limit` events after `position`, oldest first. */
+  /**
+   * Up to `limit` events after `position`, oldest first, as they were stored: a malformed record
+   * comes back at its position (the engine skips and reports it) and never stops the read. A
+   * position at or past the next one the log would hand out was never reached by this log, so it
+   * was replaced (deleted and created again): the read then starts from the log's oldest event, and
+   * the positions going back tell the reader.
+   */
   read(after: number, limit: number): Promise<StoredEvent[]>
   /** The last retained event of each topic, kept even after that event left the log. */
   retained(): Promise<StoredEvent[]>
@@ -458,8 +479,11 @@ export interface Store {
   ack(name: string, cursor: number): Promise<void>
   /**
    * Deletes each event that at least one registered consumer matches and every
-   * matching consumer has acked; evicts events older than maxAge or beyond
-   * maxEvents, acked or not. Resolves with how many went each way.
+   * matching consumer has acked, and each retained event a later retained event
+   * of its topic replaced that no registered consumer still needs (durable +
+   * retain as persisted state keeps its last value, not its history); evicts
+   * events older than maxAge or beyond maxEvents, acked or not. Resolves with
+   * how many went each way.
    */
   compact(now?: number): Promise<{ deleted: number; evicted: number }>
   /** Drops the connection; the store reopens lazily when used again. */

@@ -363,6 +363,30 @@ describe.each(logs)('durable acks on %s: nothing lost at the seams (issue 10)', 
     expect(bus.stats()).toMatchObject({ delivered: 1, failed: 0 })
   })
 
+  test.each([
+    [0, undefined],
+    [1, undefined],
+    [0, 0],
+    [1, 0],
+  ])("a subscribe handler's success just before close() is acked (close %i microtask(s) after it finished, timeout %s)", async (wait, timeout) => {
+    const log = newLog()
+    const bus = localBus({ store: log.store })
+    const finished = deferred()
+    bus.subscribe(
+      'jobs',
+      async () => {
+        await Promise.resolve()
+        finished.resolve()
+      },
+      { durable: 'subscriber' },
+    )
+    bus.publish('jobs', 1, { durable: true })
+    await finished.promise
+    await microtasks(wait)
+    await (timeout === undefined ? bus.close() : bus.close({ timeout }))
+    expect(await cursorOf(log, 'subscriber', 'jobs')).toBe(1)
+  })
+
   test("a processor's synchronous success just before its subscription ends is acked", async () => {
     const log = newLog()
     const bus = localBus({ store: log.store })

@@ -70,18 +70,18 @@ export class HandlerSubscriber extends Subscriber {
       if (this.active && this.queue.size > 0 && !this.scheduled) dispatcher.schedule(this)
       dispatcher.settled()
     }
-    const settled = Promise.resolve()
-      .then(() => result)
-      .then(
-        () => {
-          if (this.active) this.recordDelivery()
-          this.afterHandled?.(event)
-        },
-        (error: unknown) => {
-          this.recordFailure(event, error)
-          this.afterHandled?.(event)
-        },
-      )
+    // Straight on the handler's own promise (Promise.resolve returns a native one as it is): the ack, if
+    // durable, is queued in the reaction to its settling, so a close right after it cannot lose it.
+    const settled = Promise.resolve(result).then(
+      () => {
+        if (this.active) this.recordDelivery()
+        this.afterHandled?.(event)
+      },
+      (error: unknown) => {
+        this.recordFailure(event, error)
+        this.afterHandled?.(event)
+      },
+    )
     void settled.finally(settle)
   }
 }

@@ -20,6 +20,9 @@ const entries = {
 }
 
 export default defineConfig({
+  // The e2e pages import the NATS bridge: pre-bundled at start (nats.js is CommonJS), so no page is reloaded
+  // when the dev server meets it for the first time.
+  optimizeDeps: { include: ['@nats-io/nats-core', '@nats-io/jetstream'] },
   build: {
     target: 'es2022',
     outDir: 'dist',

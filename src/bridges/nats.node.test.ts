@@ -142,4 +142,120 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
     // drop-newest: the first 40 waited and went, in order.
     expect((await streamContents(raw, 'QUEUED')).map((message) => JSON.parse(message.data))).toEqual(Array.from({ length: 40 }, (_, index) => index))
   })
+
+  it('outbox: durable events published while the server is down, while it runs and across a kill -9 are in the stream exactly once', async () => {
+    await createStream(raw, 'OUTBOX', ['out.>'])
+    await server.kill()
+    const a = origin({ store: true, prefix: 'out', export: ['orders.>'], jetstream: { stream: 'OUTBOX', maxInFlight: 32, ackTimeout: 1000 } })
+    const ids: string[] = []
+    const publish = (from: number, count: number) => {
+      for (let index = from; index < from + count; index++) ids.push(a.bus.publish('orders.created', { index }, { durable: true }).id)
+    }
+    publish(0, 100) // the server is down: they wait in the log
+    await vi.waitFor(() => expect(a.bridge.stats().outbox).toBe(100), { timeout: 5000, interval: 20 })
+    expect(a.bridge.stats().exported).toBe(0)
+    await server.start()
+    await vi.waitFor(() => expect(a.bridge.stats()).toMatchObject({ exported: 100, outbox: 0 }), { timeout: 15_000, interval: 20 })
+    publish(100, 100) // while it runs
+    // Across a kill -9 mid-stream, and a restart.
+    for (let round = 0; round < 10; round++) {
+      publish(200 + round * 20, 20)
+      if (round === 3) await server.kill()
+      if (round === 6) await server.start()
+      await new Promise((resolve) => setTimeout(resolve, 5)) // the publisher's own pace, not a synchronisation
+    }
+    await vi.waitFor(() => expect(a.bridge.stats()).toMatchObject({ status: 'connected', outbox: 0 }), { timeout: 20_000, interval: 50 })
+    raw = await rawClient(server.wsUrl)
+    const contents = await streamContents(raw, 'OUTBOX')
+    expect(contents).toHaveLength(400)
+    expect(new Set(contents.map((message) => message.msgId)).size).toBe(400)
+    expect(contents.map((message) => message.msgId).sort()).toEqual([...ids].sort())
+    expect(contents.every((message) => message.subject === 'out.orders.created')).toBe(true)
+  })
+
+  it('inbound JetStream: acks after the local durable hand-off, and refuses an event id it imported before', async () => {
+    await createStream(raw, 'INBOX', ['in.>'])
+    const { jetstream, jetstreamManager } = await import('@nats-io/jetstream')
+    const js = jetstream(raw)
+    const send = async (id: string, msgID: string, data: unknown) => {
+      const headers = natsHeaders()
+      headers.set('Crossbus-Id', id)
+      headers.set('Crossbus-Origin', 'elsewhere')
+      await js.publish('in.feed.x', JSON.stringify(data), { msgID, headers })
+    }
+    for (let index = 0; index < 30; index++) await send(`remote:${index}`, `remote:${index}`, index)
+    // The same event again, as after the de-duplication window (the stream took it: another Nats-Msg-Id here).
+    await send('remote:5', 'remote:5-again', 5)
+    const b = origin({ store: true, prefix: 'in', import: ['feed.>'], jetstream: { stream: 'INBOX', durable: 'b-inbox' } })
+    const durable: BusEvent[] = []
+    b.bus.subscribe('feed.>', (event) => void durable.push(event), { durable: 'reader' })
+    await vi.waitFor(() => expect(durable).toHaveLength(30), { timeout: 10_000, interval: 20 })
+    expect(durable.map((event) => event.data)).toEqual(Array.from({ length: 30 }, (_, index) => index))
+    expect(durable[0]?.headers['x-crossbus-nats-id']).toBe('remote:0')
+    const manager = await jetstreamManager(raw)
+    await vi.waitFor(async () => expect(await manager.consumers.info('INBOX', 'b-inbox')).toMatchObject({ num_ack_pending: 0, num_pending: 0 }), {
+      timeout: 10_000,
+      interval: 50,
+    })
+    expect(b.bridge.stats()).toMatchObject({ imported: 30, duplicates: 1, rejected: 0 })
+  })
+
+  it('refuses malformed messages from the wire: counted, reported, never thrown', async () => {
+    const b = origin({ prefix: 'bad', import: ['feed.>'] })
+    const seen = record(b.bus, 'feed.>')
+    await connected(b.bridge)
+    await raw.flush()
+    raw.publish('bad.feed.json', '{not json')
+    const many = natsHeaders()
+    for (let index = 0; index < 70; index++) many.set(`h${index}`, 'x')
+    raw.publish('bad.feed.headers', '1', { headers: many })
+    const badId = natsHeaders()
+    badId.set('Crossbus-Id', 'x'.repeat(500))
+    raw.publish('bad.feed.id', '1', { headers: badId })
+    raw.publish('bad.feed.good', '"fine"')
+    await vi.waitFor(() => expect(seen).toHaveLength(1), { timeout: 5000, interval: 20 })
+    expect(seen[0]?.data).toBe('fine')
+    await vi.waitFor(() => expect(b.bridge.stats().rejected).toBe(3), { timeout: 5000, interval: 20 })
+    expect(b.diagnostics.filter((diagnostic) => diagnostic.type === 'bad-message')).toHaveLength(3)
+  })
+
+  it('PAYLOAD_TOO_LARGE from the server max_payload: thrown by bridge.publish, counted when it reaches the holder', async () => {
+    const small = await startNatsServer({ maxPayload: 4096 })
+    cleanups.push(() => small.dispose())
+    const a = origin({ servers: small.wsUrl, store: true, export: ['big.>'], jetstream: { stream: 'NONE' } })
+    await connected(a.bridge)
+    expect(a.bridge.stats().maxPayload).toBe(4096)
+    let thrown: unknown
+    try {
+      a.bridge.publish('big.one', 'x'.repeat(5000))
+    } catch (error) {
+      thrown = error
+    }
+    expect(isCrossbusError(thrown, 'PAYLOAD_TOO_LARGE')).toBe(true)
+    expect(() => a.bridge.publish('other.topic', 'x'.repeat(5000))).not.toThrow() // not exported: not NATS's to refuse
+    a.bus.publish('big.core', 'x'.repeat(5000))
+    a.bus.publish('big.durable', 'x'.repeat(5000), { durable: true })
+    await vi.waitFor(() => expect(a.bridge.stats()).toMatchObject({ tooLarge: 2, dropped: 2, outbox: 0 }), { timeout: 5000, interval: 20 })
+    const drops = a.diagnostics.filter((diagnostic) => diagnostic.type === 'drop')
+    expect(drops.every((diagnostic) => isCrossbusError(diagnostic.error, 'PAYLOAD_TOO_LARGE'))).toBe(true)
+  })
+
+  it('fails at once with clear errors: no WebSocket, jetstream without a store, a ping interval proxies would cut', () => {
+    const bus = createBus({ transports: [] })
+    cleanups.push(() => bus.close())
+    expect(typeof (globalThis as { WebSocket?: unknown }).WebSocket).toBe('undefined') // Node 20
+    expect(() => natsBridge(bus, { servers: server.wsUrl })).toThrow(/needs a WebSocket.*webSocket/)
+    let noStore: unknown
+    try {
+      natsBridge(bus, { servers: server.wsUrl, webSocket: WebSocket, jetstream: { stream: 'S' } })
+    } catch (error) {
+      noStore = error
+    }
+    expect(isCrossbusError(noStore, 'NO_STORE')).toBe(true)
+    expect(() => natsBridge(bus, { servers: server.wsUrl, webSocket: WebSocket, pingInterval: 100_000 })).toThrow(TypeError)
+    expect(() => natsBridge(bus, { servers: 'nats://127.0.0.1:4222', webSocket: WebSocket })).toThrow(/WebSocket URLs/)
+    expect(() => natsBridge(bus, { servers: server.wsUrl, webSocket: WebSocket, export: ['a.>.b'] })).toThrow(
+      expect.objectContaining({ code: 'INVALID_TOPIC' }),
+    )
+  })
 })

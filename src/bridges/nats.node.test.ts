@@ -73,7 +73,7 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
     const b = origin({ prefix: 'app', import: ['chat.>'] })
     const seen = record(b.bus, 'chat.>')
     const onRaw: string[] = []
-    const sub = raw.subscribe('app.chat.>', { callback: (_, message) => onRaw.push(message.subject) })
+    const sub = raw.subscribe('app.chat.>', { callback: (_, message) => void onRaw.push(message.subject) })
     cleanups.push(() => sub.unsubscribe())
     await Promise.all([connected(a.bridge), connected(b.bridge)])
     await raw.flush()
@@ -98,7 +98,7 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
     const seenByA = record(a.bus, 'chat.>')
     const seenByB = record(b.bus, 'chat.>')
     const onWire: string[] = []
-    const sub = raw.subscribe('loop.chat.>', { callback: (_, message) => onWire.push(message.headers?.get('Crossbus-Id') ?? '') })
+    const sub = raw.subscribe('loop.chat.>', { callback: (_, message) => void onWire.push(message.headers?.get('Crossbus-Id') ?? '') })
     cleanups.push(() => sub.unsubscribe())
     await Promise.all([connected(a.bridge), connected(b.bridge)])
     await raw.flush()

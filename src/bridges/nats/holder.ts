@@ -34,7 +34,7 @@ export class Holder {
   status: NatsStatus = 'connecting'
   lastError: string | undefined
   server: string | undefined
-  maxPayload = DEFAULT_MAX_PAYLOAD
+  maxPayload: number = DEFAULT_MAX_PAYLOAD
   /** Loaded once, the first time a connection needs it: an app without JetStream never loads it. */
   #jetstream: Promise<JetStreamModule> | undefined
 

@@ -7,7 +7,7 @@ import type { NatsBridgeOptions, NatsConnectionOptions, NatsDiagnostic, WebSocke
 import { jsonCodec, type NatsCodec } from './wire.js'
 
 /** nats-server's default max_payload: what is assumed until a server says. */
-export const DEFAULT_MAX_PAYLOAD = 1024 * 1024
+export const DEFAULT_MAX_PAYLOAD: number = 1024 * 1024
 /** Proxies close a WebSocket idle for 100 s. */
 const MAX_PING_INTERVAL = 100_000
 

@@ -209,12 +209,10 @@ test('the holder tab crashed through CDP mid-flush loses nothing: another tab ta
   await expect.poll(() => bridgeStats(second).then((stats) => stats?.outbox), { timeout: 60_000 }).toBe(0)
   const published = await second.evaluate(() => window.natsPublished)
   const contents = await streamContents(raw.client, 'CRASH')
-  test
-    .info()
-    .annotations.push({
-      type: 'holder crash',
-      description: `the second tab held the connection ${tookOver} ms after the crash; stream: ${contents.length} messages`,
-    })
+  test.info().annotations.push({
+    type: 'holder crash',
+    description: `the second tab held the connection ${tookOver} ms after the crash; stream: ${contents.length} messages`,
+  })
   expect(contents).toHaveLength(2000)
   expect(new Set(contents.map((message) => message.msgId)).size).toBe(2000)
   expect(contents.map((message) => message.msgId).sort()).toEqual([...published].sort())

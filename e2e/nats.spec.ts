@@ -82,7 +82,8 @@ test('two devices exchange events only through NATS, in order and once; a dedica
   name,
 }) => {
   test.setTimeout(60_000)
-  const bridge = { servers: nats.wsUrl, prefix: 'dev', export: ['chat.>'], import: ['chat.>'], name: 'chat' }
+  // ids: every message names its event, so what A got from B's tab can be traced to it.
+  const bridge = { servers: nats.wsUrl, prefix: 'dev', export: ['chat.>'], import: ['chat.>'], name: 'chat', ids: true }
   // Device A: a tab holds its own bridge.
   const a = await openNats()
   await start(a, { name, bridge })
@@ -269,9 +270,9 @@ test('holder failover: a closed holder tab hands the connection to another tab, 
   name,
 }) => {
   test.setTimeout(60_000)
-  const setup: NatsSetup = { name, bridge: { servers: nats.wsUrl, prefix: 'fo', export: ['chat.>'], name: 'failover' } }
+  const setup: NatsSetup = { name, bridge: { servers: nats.wsUrl, prefix: 'fo', export: ['chat.>'], name: 'failover', ids: true } }
   const onWire: string[] = []
-  const subscription = raw.client.subscribe('fo.chat.>', { callback: (_, message) => void onWire.push(message.headers?.get('Crossbus-Id') ?? '') })
+  const subscription = raw.client.subscribe('fo.chat.>', { callback: (_, message) => void onWire.push(message.headers?.get('Crossbus-Id').split('@')[0] ?? '') })
   await raw.client.flush()
   const first = await openNats()
   const firstId = await start(first, setup)

@@ -85,20 +85,25 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
     expect(first.source).toBe(b.bus.id)
     expect(first.headers['x-app']).toBe('yes')
     expect(first.headers['x-crossbus-nats-subject']).toBe('app.chat.room1')
+    // An event with headers of its own carries its id too (without, and without ids: true, it goes as bare as the raw client's).
     expect(first.headers['x-crossbus-nats-id']).toMatch(new RegExp(`^${a.bus.id}:\\d+$`))
     await vi.waitFor(() => expect(onRaw).toHaveLength(500), { timeout: 10_000, interval: 20 })
     expect(onRaw[0]).toBe('app.chat.room1')
-    expect(a.bridge.stats()).toMatchObject({ holder: true, exported: 500, dropped: 0 })
-    expect(b.bridge.stats()).toMatchObject({ holder: true, imported: 500, rejected: 0, duplicates: 0 })
+    a.bus.publish('chat.bare', 1)
+    await vi.waitFor(() => expect(seen).toHaveLength(501), { timeout: 5000, interval: 20 })
+    expect(seen[500]?.headers).toEqual({ 'x-crossbus-nats-subject': 'app.chat.bare' })
+    expect(a.bridge.stats()).toMatchObject({ holder: true, exported: 501, dropped: 0 })
+    expect(b.bridge.stats()).toMatchObject({ holder: true, imported: 501, rejected: 0, duplicates: 0 })
   })
 
   it('never echoes an origin its own events and never loops between two bridged origins', async () => {
-    const a = origin({ prefix: 'loop', export: ['chat.>'], import: ['chat.>'] })
-    const b = origin({ prefix: 'loop', export: ['chat.>'], import: ['chat.>'] })
+    // With ids, so the wire shows which event each message is.
+    const a = origin({ prefix: 'loop', export: ['chat.>'], import: ['chat.>'], ids: true })
+    const b = origin({ prefix: 'loop', export: ['chat.>'], import: ['chat.>'], ids: true })
     const seenByA = record(a.bus, 'chat.>')
     const seenByB = record(b.bus, 'chat.>')
     const onWire: string[] = []
-    const sub = raw.subscribe('loop.chat.>', { callback: (_, message) => void onWire.push(message.headers?.get('Crossbus-Id') ?? '') })
+    const sub = raw.subscribe('loop.chat.>', { callback: (_, message) => void onWire.push(message.headers?.get('Crossbus-Id').split('@')[0] ?? '') })
     cleanups.push(() => sub.unsubscribe())
     await Promise.all([connected(a.bridge), connected(b.bridge)])
     await raw.flush()
@@ -179,8 +184,7 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
     const js = jetstream(raw)
     const send = async (id: string, msgID: string, data: unknown) => {
       const headers = natsHeaders()
-      headers.set('Crossbus-Id', id)
-      headers.set('Crossbus-Origin', 'elsewhere')
+      headers.set('Crossbus-Id', `${id}@elsewhere`)
       await js.publish('in.feed.x', JSON.stringify(data), { msgID, headers })
     }
     for (let index = 0; index < 30; index++) await send(`remote:${index}`, `remote:${index}`, index)

@@ -34,7 +34,7 @@ import { Holder } from './nats/holder.js'
 import { DEFAULT_MAX_PAYLOAD, isStatusTopic, resolveSettings, type Settings } from './nats/options.js'
 import { originId } from './nats/origin.js'
 import type { NatsBridge, NatsBridgeOptions, NatsBridgeStats, NatsDiagnostic, NatsStatus } from './nats/types.js'
-import { encodeEvent, SUBJECT_HEADER } from './nats/wire.js'
+import { type Carriage, encodeEvent, SUBJECT_HEADER } from './nats/wire.js'
 
 export type {
   NatsBridge,
@@ -151,7 +151,9 @@ export function natsBridge(bus: Bus, options: NatsBridgeOptions): NatsBridge {
   function publish(topic: string, data: unknown, publishOptions?: PublishOptions): Receipt {
     if (exports(settings, topic) && publishOptions?.headers?.[SUBJECT_HEADER] === undefined) {
       const probe = { id: ID_PLACEHOLDER, topic, data, source: '', seq: 0, time: 0, headers: publishOptions?.headers ?? {}, redelivered: false } as BusEvent
-      const message = encodeEvent(settings, settings.codec, probe, holderOrigin ?? ORIGIN_PLACEHOLDER, maxPayload())
+      const carriage: Carriage =
+        settings.jetstream !== undefined && publishOptions?.durable === true ? { kind: 'jetstream', msgID: ID_PLACEHOLDER } : { kind: 'core', ids: settings.ids }
+      const message = encodeEvent(settings, settings.codec, probe, holderOrigin ?? ORIGIN_PLACEHOLDER, maxPayload(), carriage)
       if (message instanceof Error) throw message
     }
     return bus.publish(topic, data, publishOptions)

@@ -14,7 +14,7 @@
  *   de-duplication makes a repeat harmless.
  */
 import type { JetStreamClient } from '@nats-io/jetstream'
-import type { NatsConnection } from '@nats-io/nats-core'
+import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core'
 import { isDurable } from '../../envelope.js'
 import { errorMessage, isCrossbusError, quote } from '../../errors.js'
 import { BoundedQueue } from '../../queue.js'
@@ -24,7 +24,7 @@ import type { Bus, BusEvent, Subscription } from '../../types.js'
 import type { Counters } from './counters.js'
 import { isStatusTopic, type Settings } from './options.js'
 import type { NatsDiagnostic } from './types.js'
-import { encodeEvent, type OutboundMessage, SUBJECT_HEADER } from './wire.js'
+import { type Carriage, encodeEvent, type OutboundMessage, SUBJECT_HEADER } from './wire.js'
 
 export interface ExportHost {
   readonly bus: Bus
@@ -62,11 +62,14 @@ export class Exporter {
   #handling = 0
   /** JetStream publishes awaiting their PubAck. */
   inFlight = 0
+  /** How core publishes go out (with ids or not). */
+  readonly #core: Carriage
   /** A failed JetStream publish was reported; the next success says so again. */
   #failing = false
 
   constructor(host: ExportHost) {
     this.#host = host
+    this.#core = { kind: 'core', ids: host.settings.ids }
     this.#waiting = new BoundedQueue(host.settings.capacity)
   }
 
@@ -155,9 +158,9 @@ export class Exporter {
     return true
   }
 
-  #encode(event: BusEvent): OutboundMessage | undefined {
+  #encode(event: BusEvent, carriage: Carriage): OutboundMessage | undefined {
     const { settings, origin } = this.#host
-    const message = encodeEvent(settings, settings.codec, event, origin, this.#host.maxPayload())
+    const message = encodeEvent(settings, settings.codec, event, origin, this.#host.maxPayload(), carriage)
     if (!(message instanceof Error)) return message
     this.#drop(event, message)
     return undefined
@@ -173,7 +176,7 @@ export class Exporter {
 
   #publishCore(event: BusEvent, index: number): void {
     if (!this.#owns(event, index)) return
-    const message = this.#encode(event)
+    const message = this.#encode(event, this.#core)
     if (message === undefined) return
     const connection = this.#connection
     // Never past an event that waits: order is kept.
@@ -203,7 +206,8 @@ export class Exporter {
   /** Hands one message to the client; false when the client refused it for its connection (it then waits). */
   #write(connection: NatsConnection, message: OutboundMessage): boolean {
     try {
-      connection.publish(message.subject, message.payload, { headers: message.headers })
+      if (message.headers === undefined) connection.publish(message.subject, message.payload)
+      else connection.publish(message.subject, message.payload, { headers: message.headers })
     } catch (error) {
       if (isTooLarge(error)) {
         this.#host.counters.dropped++
@@ -227,7 +231,7 @@ export class Exporter {
 
   async #publishDurable(event: BusEvent, index: number, signal: AbortSignal): Promise<void> {
     if (!this.#owns(event, index)) return
-    const message = this.#encode(event)
+    const message = this.#encode(event, { kind: 'jetstream', msgID: event.id })
     if (message === undefined) return
     const counters = this.#host.counters
     this.#handling++
@@ -238,7 +242,8 @@ export class Exporter {
         try {
           const ack = await jetstream.publish(message.subject, message.payload, {
             msgID: event.id,
-            headers: message.headers,
+            // A JetStream carriage always has real headers (the client adds Nats-Msg-Id to them).
+            headers: message.headers as MsgHdrs,
             timeout: (this.#host.settings.jetstream as { ackTimeout: number }).ackTimeout,
           })
           counters.exported++

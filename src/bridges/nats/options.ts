@@ -32,6 +32,8 @@ export interface Settings {
   readonly maxDelay: number
   readonly pingInterval: number
   readonly codec: NatsCodec
+  /** Core publishes carry the event's id and origin (header Crossbus-Id). */
+  readonly ids: boolean
   readonly connection: NatsConnectionOptions
   readonly onDiagnostic: ((diagnostic: NatsDiagnostic) => void) | undefined
 }
@@ -96,6 +98,7 @@ export function resolveSettings(options: NatsBridgeOptions): Settings {
   callback('codec.encode', codec.encode)
   callback('codec.decode', codec.decode)
   if (options.onDiagnostic !== undefined) callback('onDiagnostic', options.onDiagnostic)
+  if (options.ids !== undefined && typeof options.ids !== 'boolean') throw new TypeError(`crossbus: ids must be a boolean, got ${quote(options.ids)}`)
   const connection = options.connection ?? {}
   if (connection === null || typeof connection !== 'object') throw new TypeError('crossbus: connection must be an object')
   duration('connection.timeout', connection.timeout)
@@ -128,6 +131,7 @@ export function resolveSettings(options: NatsBridgeOptions): Settings {
     maxDelay,
     pingInterval,
     codec,
+    ids: options.ids ?? jetstream !== undefined,
     connection,
     onDiagnostic: options.onDiagnostic,
   }

@@ -1,14 +1,17 @@
 /**
  * The ids seen most recently, at most `capacity` of them: the oldest is
- * forgotten first. Remote peers choose the ids, so the set never grows
- * past its bound.
+ * forgotten first (a ring beside a set, so each add costs the same however
+ * full it is). Remote peers choose the ids, so it never grows past its bound.
  */
 export class RecentIds {
   readonly capacity: number
-  #ids = new Set<string>()
+  readonly #ids = new Set<string>()
+  readonly #ring: (string | undefined)[]
+  #next = 0
 
   constructor(capacity: number) {
     this.capacity = capacity
+    this.#ring = new Array<string | undefined>(capacity)
   }
 
   get size(): number {
@@ -21,10 +24,14 @@ export class RecentIds {
 
   add(id: string): void {
     if (this.#ids.has(id)) return
-    if (this.#ids.size >= this.capacity) this.#ids.delete(this.#ids.values().next().value as string)
+    const oldest = this.#ring[this.#next]
+    if (oldest !== undefined) this.#ids.delete(oldest)
+    this.#ring[this.#next] = id
+    this.#next = this.#next + 1 === this.capacity ? 0 : this.#next + 1
     this.#ids.add(id)
   }
 
+  /** Forgets an id (its slot in the ring is reused in turn). */
   delete(id: string): void {
     this.#ids.delete(id)
   }

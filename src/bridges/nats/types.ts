@@ -79,6 +79,17 @@ export interface NatsBridgeOptions {
   pingInterval?: number
   /** Payload encoding. Default: JSON in UTF-8. */
   codec?: NatsCodec
+  /**
+   * Core publishes carry the event's id and this origin (one header,
+   * `Crossbus-Id: <id>@<origin>`), so receivers can refuse repeats and name the
+   * event's source (`x-crossbus-nats-id`). JetStream publishes always do.
+   * Default: true with `jetstream` (a stream may capture core publishes and
+   * bring them back to this origin), false without: a small event's header
+   * doubles its size on the wire, and core NATS never repeats a message
+   * (the server does not echo this connection's own: `noEcho`). An event with
+   * headers of its own always carries it.
+   */
+  ids?: boolean
   /** Authentication and naming of the connection. */
   connection?: NatsConnectionOptions
   /** Receives every status change, drop and refused message. Default: console.warn, once per kind and place. */

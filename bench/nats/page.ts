@@ -129,15 +129,28 @@ function arm(count: number): void {
   lastAt = 0
 }
 
-/** Resolves once `expected` events arrived, or after `timeout` ms with what did. */
-async function collect(timeout: number): Promise<{ received: number; duplicates: number; lastAt: number; latencies: number[] }> {
+/**
+ * Resolves once `expected` events arrived, or after `timeout` ms with what did; with `quiet`, also once
+ * nothing arrived for that long (a variant that lost events never gets them all).
+ */
+async function collect(timeout: number, quiet?: number): Promise<{ received: number; duplicates: number; lastAt: number; latencies: number[] }> {
   if (received < expected) {
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeout)
-      done = () => {
-        clearTimeout(timer)
+      const deadline = setTimeout(finish, timeout)
+      let idle: ReturnType<typeof setInterval> | undefined
+      if (quiet !== undefined) {
+        let last = received
+        idle = setInterval(() => {
+          if (received === last) finish()
+          last = received
+        }, quiet)
+      }
+      function finish(): void {
+        clearTimeout(deadline)
+        clearInterval(idle)
         resolve()
       }
+      done = finish
     })
     done = undefined
   }
@@ -173,6 +186,9 @@ async function paced(count: number, rate: number, from = 0): Promise<{ spanMs: n
   const startedAt = wallClock()
   for (let index = 0; index < count; index++) {
     const due = startedAt + index * interval
+    // Sleep on a timer while the next event is more than 2 ms away, then yield tasks: a tab spinning on
+    // tasks would take a core the browser, the server and the other tab need.
+    while (due - wallClock() > 2) await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - wallClock() - 2)))
     while (wallClock() < due) await nextTask()
     publishOne({ i: from + index, t: wallClock() }, false)
   }

@@ -262,4 +262,19 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
       expect.objectContaining({ code: 'INVALID_TOPIC' }),
     )
   })
+
+  it('closes with its bus: status closed, its connection gone from the server', async () => {
+    const bus = createBus({ name: 'nats-test-closing', transports: [] })
+    const bridge = natsBridge(bus, { servers: server.wsUrl, webSocket: WebSocket, name: 'closing', export: ['x.>'], onDiagnostic: () => {} })
+    await connected(bridge)
+    const before = bridge.stats()
+    expect(before).toMatchObject({ holder: true, status: 'connected' })
+    await bus.close()
+    await vi.waitFor(() => expect(bridge.stats()).toMatchObject({ status: 'closed', holder: false }), { timeout: 5000, interval: 20 })
+    await bridge.close() // idempotent
+    // A second bridge of the same name can hold the lock again at once: the first let it go.
+    const next = origin({ name: 'closing' })
+    await connected(next.bridge)
+    expect(next.bridge.stats().holder).toBe(true)
+  })
 })

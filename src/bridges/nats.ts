@@ -152,7 +152,9 @@ export function natsBridge(bus: Bus, options: NatsBridgeOptions): NatsBridge {
     if (exports(settings, topic) && publishOptions?.headers?.[SUBJECT_HEADER] === undefined) {
       const probe = { id: ID_PLACEHOLDER, topic, data, source: '', seq: 0, time: 0, headers: publishOptions?.headers ?? {}, redelivered: false } as BusEvent
       const carriage: Carriage =
-        settings.jetstream !== undefined && publishOptions?.durable === true ? { kind: 'jetstream', msgID: ID_PLACEHOLDER } : { kind: 'core', ids: settings.ids }
+        settings.jetstream !== undefined && publishOptions?.durable === true
+          ? { kind: 'jetstream', msgID: ID_PLACEHOLDER }
+          : { kind: 'core', ids: settings.ids }
       const message = encodeEvent(settings, settings.codec, probe, holderOrigin ?? ORIGIN_PLACEHOLDER, maxPayload(), carriage)
       if (message instanceof Error) throw message
     }

@@ -159,7 +159,14 @@ export type Carriage = { readonly kind: 'core'; readonly ids: boolean } | { read
  * cannot encode, a header NATS cannot carry (TypeError), or a message larger
  * than the server's max_payload (PAYLOAD_TOO_LARGE).
  */
-export function encodeEvent(map: SubjectMap, codec: NatsCodec, event: BusEvent, origin: string, maxPayload: number, carriage: Carriage): OutboundMessage | Error {
+export function encodeEvent(
+  map: SubjectMap,
+  codec: NatsCodec,
+  event: BusEvent,
+  origin: string,
+  maxPayload: number,
+  carriage: Carriage,
+): OutboundMessage | Error {
   const subject = subjectOf(map, event.topic)
   let payload: Uint8Array
   try {
@@ -172,8 +179,12 @@ export function encodeEvent(map: SubjectMap, codec: NatsCodec, event: BusEvent, 
   const own = event.headers
   for (const key in own) {
     const value = own[key] as string
-    if (!validName(key)) return new TypeError(`crossbus: header ${quote(key)} of an event on ${quote(event.topic)} cannot travel on NATS: a header name is printable ASCII without ':'`)
-    if (LINE_BREAK.test(value)) return new TypeError(`crossbus: header ${quote(key)} of an event on ${quote(event.topic)} cannot travel on NATS: its value has a line break`)
+    if (!validName(key))
+      return new TypeError(
+        `crossbus: header ${quote(key)} of an event on ${quote(event.topic)} cannot travel on NATS: a header name is printable ASCII without ':'`,
+      )
+    if (LINE_BREAK.test(value))
+      return new TypeError(`crossbus: header ${quote(key)} of an event on ${quote(event.topic)} cannot travel on NATS: its value has a line break`)
     text += `${key}: ${value}\r\n`
   }
   const withId = carriage.kind === 'jetstream' || carriage.ids || text !== ''

@@ -272,7 +272,9 @@ test('holder failover: a closed holder tab hands the connection to another tab, 
   test.setTimeout(60_000)
   const setup: NatsSetup = { name, bridge: { servers: nats.wsUrl, prefix: 'fo', export: ['chat.>'], name: 'failover', ids: true } }
   const onWire: string[] = []
-  const subscription = raw.client.subscribe('fo.chat.>', { callback: (_, message) => void onWire.push(message.headers?.get('Crossbus-Id').split('@')[0] ?? '') })
+  const subscription = raw.client.subscribe('fo.chat.>', {
+    callback: (_, message) => void onWire.push(message.headers?.get('Crossbus-Id').split('@')[0] ?? ''),
+  })
   await raw.client.flush()
   const first = await openNats()
   const firstId = await start(first, setup)

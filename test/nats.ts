@@ -33,3 +33,9 @@ export async function streamContents(connection: NatsConnection, name: string): 
   }
   return contents
 }
+
+/** How many messages the stream holds (one request, for polling). */
+export async function streamCount(connection: NatsConnection, name: string): Promise<number> {
+  const manager = await jetstreamManager(connection)
+  return (await manager.streams.info(name)).state.messages
+}

@@ -4,7 +4,7 @@
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { WebSocket } from 'ws'
-import { createStream, rawClient, startNatsServer, streamContents, type NatsTestServer } from '../../test/nats.js'
+import { createStream, rawClient, startNatsServer, streamContents, streamCount, type NatsTestServer } from '../../test/nats.js'
 import { createBus } from '../bus.js'
 import { isCrossbusError } from '../errors.js'
 import { memoryStore } from '../store/memory.js'
@@ -169,8 +169,9 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
       if (round === 6) await server.start()
       await new Promise((resolve) => setTimeout(resolve, 5)) // the publisher's own pace, not a synchronisation
     }
-    await vi.waitFor(() => expect(a.bridge.stats()).toMatchObject({ status: 'connected', outbox: 0 }), { timeout: 20_000, interval: 50 })
     raw = await rawClient(server.wsUrl)
+    await vi.waitFor(async () => expect(await streamCount(raw, 'OUTBOX')).toBe(400), { timeout: 20_000, interval: 100 })
+    await vi.waitFor(() => expect(a.bridge.stats()).toMatchObject({ status: 'connected', outbox: 0 }), { timeout: 10_000, interval: 50 })
     const contents = await streamContents(raw, 'OUTBOX')
     expect(contents).toHaveLength(400)
     expect(new Set(contents.map((message) => message.msgId)).size).toBe(400)
@@ -276,5 +277,32 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
     const next = origin({ name: 'closing' })
     await connected(next.bridge)
     expect(next.bridge.stats().holder).toBe(true)
+  })
+
+  it('dials at once when the page says it is back (online, visibilitychange, pageshow), not after its backoff', async () => {
+    // Node has no window: stand one in, with the events a page gets.
+    const page = new EventTarget()
+    const scope = globalThis as { addEventListener?: unknown; document?: unknown }
+    scope.addEventListener = page.addEventListener.bind(page)
+    scope.document = { visibilityState: 'visible' }
+    cleanups.push(() => {
+      delete scope.addEventListener
+      delete scope.document
+    })
+    await server.kill()
+    // A backoff of 20 s at least (jitter takes half of it at most): only a wake-up dials sooner.
+    const a = origin({ reconnect: { initialDelay: 40_000, maxDelay: 40_000 } })
+    await vi.waitFor(() => expect(a.bridge.stats().status).toBe('disconnected'), { timeout: 5000, interval: 20 })
+    await server.start()
+    for (const type of ['online', 'visibilitychange', 'pageshow']) {
+      page.dispatchEvent(new Event(type))
+      await connected(a.bridge)
+      if (type === 'pageshow') break
+      // Down again, for the next kind of wake-up.
+      await server.kill()
+      await vi.waitFor(() => expect(a.bridge.stats().status).toBe('disconnected'), { timeout: 5000, interval: 20 })
+      await server.start()
+    }
+    expect(a.bridge.stats().reconnects).toBe(2)
   })
 })

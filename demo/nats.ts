@@ -108,10 +108,8 @@ export async function createNatsPanel(bus: Bus, log: (text: string, level?: 'inf
     const stats = bridge.stats()
     status.dataset.state = stats.status === 'connected' ? 'ok' : stats.status === 'standby' ? 'standby' : 'error'
     const where = stats.holder ? 'this tab holds the connection' : stats.holderId === undefined ? 'no holder yet' : `tab ${stats.holderId} holds the connection`
-    setText(
-      status,
-      `${stats.status}${stats.server === undefined ? '' : ` to ${stats.server}`}: ${where}${stats.lastError === undefined || stats.status === 'connected' ? '' : ` (last error: ${stats.lastError})`}`,
-    )
+    const state = stats.status === 'connected' ? `connected to ${stats.server}` : stats.status
+    setText(status, `${state}: ${where}${stats.lastError === undefined || stats.status === 'connected' ? '' : ` (last error: ${stats.lastError})`}`)
     for (const field of ['exported', 'imported', 'outbox', 'queued', 'dropped', 'duplicates', 'reconnects'] as const) {
       const node = fields.get(field)
       if (node !== undefined) setText(node, formatCount(stats[field]))

@@ -11,6 +11,8 @@ export const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 /** What travels with an event beside its public fields: how it was published. */
 export const RETAINED = 1
 export const DURABLE = 2
+/** Published with `local: true`: it stays in this context (a bridge in it must not carry it either). */
+export const LOCAL = 4
 
 /**
  * Envelopes are frozen outside production builds, where bundlers replace
@@ -82,6 +84,9 @@ export class Envelope implements BusEvent {
 
 /** Was the event published durable (here or in the context it came from)? Durable subscriptions take it from the store. */
 export const isDurable = (event: BusEvent): boolean => (Envelope.flags(event) & DURABLE) !== 0
+
+/** Was the event published with `local: true` (in this context: no other sees it)? */
+export const isLocal = (event: BusEvent): boolean => (Envelope.flags(event) & LOCAL) !== 0
 
 /** The same event with other data (a `copy: true` subscription's clone) or marked redelivered. */
 export function withChanges(event: BusEvent, data: unknown, redelivered: boolean): BusEvent {

@@ -1,7 +1,7 @@
 import { cloneError } from './cloneable.js'
 import type { Counters } from './counters.js'
 import type { DurableEngine } from './engine.js'
-import { DURABLE, EMPTY_HEADERS, Envelope, RETAINED } from './envelope.js'
+import { DURABLE, EMPTY_HEADERS, Envelope, LOCAL, RETAINED } from './envelope.js'
 import { CrossbusError, quote } from './errors.js'
 import { createEventIds } from './ids.js'
 import type { Network, Outlet } from './network.js'
@@ -21,9 +21,8 @@ export const LOG_TOPIC = '$log.appended'
  * the envelope), LOCAL (never handed to a link), UNCHECKED (the bus's own
  * events, which skip the cloneable check).
  */
-export const LOCAL = 4
 export const UNCHECKED = 8
-const ENVELOPE_FLAGS = RETAINED | DURABLE
+const ENVELOPE_FLAGS = RETAINED | DURABLE | LOCAL
 const PUBLISH_OPTIONS = ['durable', 'retain', 'headers', 'local']
 
 /** Publishes that may share one Date.now() reading within a task (a few microseconds at most). */

@@ -96,6 +96,19 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
     expect(b.bridge.stats()).toMatchObject({ holder: true, imported: 501, rejected: 0, duplicates: 0 })
   })
 
+  it('does not export an event published with local: true in the holder: it stays in its context', async () => {
+    const a = origin({ prefix: 'local', export: ['chat.>'] })
+    const onRaw: unknown[] = []
+    const sub = raw.subscribe('local.chat.>', { callback: (_, message) => void onRaw.push(message.json()) })
+    cleanups.push(() => sub.unsubscribe())
+    await connected(a.bridge)
+    await raw.flush()
+    a.bus.publish('chat.room', 'kept here', { local: true })
+    a.bus.publish('chat.room', 'shared')
+    await vi.waitFor(() => expect(onRaw).toEqual(['shared']), { timeout: 10_000, interval: 20 })
+    expect(a.bridge.stats()).toMatchObject({ exported: 1 })
+  })
+
   it('never echoes an origin its own events and never loops between two bridged origins', async () => {
     // With ids, so the wire shows which event each message is.
     const a = origin({ prefix: 'loop', export: ['chat.>'], import: ['chat.>'], ids: true })

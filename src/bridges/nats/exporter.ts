@@ -15,7 +15,7 @@
  */
 import type { JetStreamClient } from '@nats-io/jetstream'
 import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core'
-import { isDurable } from '../../envelope.js'
+import { isDurable, isLocal } from '../../envelope.js'
 import { errorMessage, isCrossbusError, quote } from '../../errors.js'
 import { BoundedQueue } from '../../queue.js'
 import { backoffDelay, type ResolvedRetry, sleep } from '../../retry.js'
@@ -89,18 +89,23 @@ export class Exporter {
     const { bus, settings } = this.#host
     settings.exports.forEach(({ pattern }, index) => {
       if (settings.jetstream === undefined) {
-        this.#subscriptions.push(bus.subscribe(pattern, (event) => this.#publishCore(event, index), { capacity: SUBSCRIPTION_CAPACITY }))
+        // A `local: true` event stays in its context: the bridge in it does not carry it either.
+        this.#subscriptions.push(bus.subscribe(pattern, (event) => isLocal(event) || this.#publishCore(event, index), { capacity: SUBSCRIPTION_CAPACITY }))
         return
       }
       const { maxInFlight } = settings.jetstream
       this.#subscriptions.push(
-        bus.process(pattern, (event, { signal }) => (isDurable(event) ? this.#publishDurable(event, index, signal) : this.#publishCore(event, index)), {
-          durable: `crossbus-nats:${settings.name}:${pattern}`,
-          concurrency: maxInFlight,
-          capacity: Math.max(1024, 4 * maxInFlight),
-          // The handler retries on its own and throws only when stopped; this is the last resort.
-          retry: { attempts: Number.MAX_SAFE_INTEGER, initialDelay: 1000, maxDelay: 30_000 },
-        }),
+        bus.process(
+          pattern,
+          (event, { signal }) => (isLocal(event) ? undefined : isDurable(event) ? this.#publishDurable(event, index, signal) : this.#publishCore(event, index)),
+          {
+            durable: `crossbus-nats:${settings.name}:${pattern}`,
+            concurrency: maxInFlight,
+            capacity: Math.max(1024, 4 * maxInFlight),
+            // The handler retries on its own and throws only when stopped; this is the last resort.
+            retry: { attempts: Number.MAX_SAFE_INTEGER, initialDelay: 1000, maxDelay: 30_000 },
+          },
+        ),
       )
     })
   }

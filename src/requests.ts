@@ -100,7 +100,11 @@ export class Requests {
         this.#pending.delete(replyTo)
         throw error
       }
-      return () => this.#pending.delete(replyTo)
+      return () => {
+        this.#pending.delete(replyTo)
+        // Settled: no reply is taken for it any more (a late or forged one is dropped at the link).
+        host.network?.settled(replyTo)
+      }
     })
   }
 

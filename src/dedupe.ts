@@ -1,0 +1,146 @@
+/**
+ * De-duplication of events that arrive twice (two paths to one peer, a cycle
+ * of relays), with memory fixed per source and no number that can silence a
+ * source: a seq far ahead of the others opens a window of its own instead of
+ * moving the one the source's real events fall in.
+ */
+
+/** Seqs remembered per window: a copy arriving more than this many seqs behind the newest of its window is "stale". */
+export const DEDUPE_WINDOW = 4096
+/** Sources with a route record (live contexts) are kept while they live; these many others, least recently heard first out. */
+export const MAX_STRANGER_SOURCES = 256
+/** Stale events of one source in a row after which its windows start over at the next (a source no window covers any more). */
+const STALE_RUN = 64
+
+const WORDS = DEDUPE_WINDOW / 32
+
+/** What accept() says of a seq. */
+export const FRESH = 0
+export const DUPLICATE = 1
+export const STALE = 2
+export type Seen = typeof FRESH | typeof DUPLICATE | typeof STALE
+
+/** The last DEDUPE_WINDOW seqs up to `high`, as a ring of bits (512 bytes). */
+class Window {
+  high: number
+  /** Seqs accepted in this window: the one with more is kept when a far seq opens a new one. */
+  hits = 1
+  readonly bits = new Uint32Array(WORDS)
+
+  constructor(seq: number) {
+    this.high = seq
+    this.#set(seq)
+  }
+
+  covers(seq: number): boolean {
+    return seq > this.high - DEDUPE_WINDOW
+  }
+
+  /** Marks a seq this window covers; false when it was marked already. */
+  mark(seq: number): boolean {
+    if (seq > this.high) this.#advance(seq)
+    else if (this.#has(seq)) return false
+    this.#set(seq)
+    this.hits++
+    return true
+  }
+
+  #has(seq: number): boolean {
+    const bit = seq % DEDUPE_WINDOW
+    return ((this.bits[bit >>> 5] as number) & (1 << (bit & 31))) !== 0
+  }
+
+  #set(seq: number): void {
+    const bit = seq % DEDUPE_WINDOW
+    this.bits[bit >>> 5] = (this.bits[bit >>> 5] as number) | (1 << (bit & 31))
+  }
+
+  /** Moves the window up to `seq`, forgetting what falls out of it. */
+  #advance(seq: number): void {
+    if (seq - this.high >= DEDUPE_WINDOW) this.bits.fill(0)
+    else {
+      for (let next = this.high + 1; next <= seq; next++) {
+        const bit = next % DEDUPE_WINDOW
+        this.bits[bit >>> 5] = (this.bits[bit >>> 5] as number) & ~(1 << (bit & 31))
+      }
+    }
+    this.high = seq
+  }
+}
+
+/**
+ * The seqs seen of one source, in at most two windows: the newest, and the
+ * one that has seen more of the rest. One of the source's real events and a
+ * bogus `MAX_SAFE_INTEGER` each get a window; the real ones go on in theirs.
+ */
+export class SourceSeqs {
+  #current: Window | undefined
+  #previous: Window | undefined
+  #staleRun = 0
+
+  accept(seq: number): Seen {
+    const current = this.#current
+    if (current === undefined || seq - current.high > DEDUPE_WINDOW) {
+      // First seq, or one far ahead of the newest window: a window of its own.
+      const previous = this.#previous
+      this.#previous = previous !== undefined && current !== undefined && previous.hits > current.hits ? previous : current
+      this.#current = new Window(seq)
+      this.#staleRun = 0
+      return FRESH
+    }
+    if (current.covers(seq)) return this.#mark(current, seq)
+    const previous = this.#previous
+    if (previous !== undefined && (seq > previous.high || previous.covers(seq))) return this.#mark(previous, seq)
+    // Older than every window: a replay, or a copy far behind. After a run of them the source is
+    // evidently somewhere no window covers (its windows were pushed away): start over there.
+    if (++this.#staleRun < STALE_RUN) return STALE
+    this.#previous = new Window(seq)
+    this.#staleRun = 0
+    return FRESH
+  }
+
+  #mark(window: Window, seq: number): Seen {
+    this.#staleRun = 0
+    return window.mark(seq) ? FRESH : DUPLICATE
+  }
+}
+
+/**
+ * The windows of every source heard: those of live contexts (they have a
+ * route record) for as long as they live, at most MAX_STRANGER_SOURCES
+ * others, so a flood of made-up sources can neither grow memory nor push a
+ * live source's window out (which would let an old frame replay).
+ */
+export class SeenSources {
+  readonly #known = new Map<string, SourceSeqs>()
+  readonly #strangers = new Map<string, SourceSeqs>()
+
+  /** The windows of `source`; `known`: it is a live context. */
+  of(source: string, known: boolean): SourceSeqs {
+    let seqs = this.#known.get(source)
+    if (seqs !== undefined) return seqs
+    seqs = this.#strangers.get(source)
+    if (seqs !== undefined) this.#strangers.delete(source)
+    else seqs = new SourceSeqs()
+    if (known) this.#known.set(source, seqs)
+    else {
+      if (this.#strangers.size >= MAX_STRANGER_SOURCES) this.#strangers.delete(this.#strangers.keys().next().value as string)
+      this.#strangers.set(source, seqs)
+    }
+    return seqs
+  }
+
+  /** A context is gone: its windows stay a while among the strangers (an old frame of it still replays nothing). */
+  forget(source: string): void {
+    const seqs = this.#known.get(source)
+    if (seqs === undefined) return
+    this.#known.delete(source)
+    if (this.#strangers.size >= MAX_STRANGER_SOURCES) this.#strangers.delete(this.#strangers.keys().next().value as string)
+    this.#strangers.set(source, seqs)
+  }
+
+  /** Sources with windows, for tests and the bench. */
+  get size(): { known: number; strangers: number } {
+    return { known: this.#known.size, strangers: this.#strangers.size }
+  }
+}

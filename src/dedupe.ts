@@ -68,40 +68,46 @@ class Window {
   }
 }
 
+/** Windows kept per source. */
+const MAX_WINDOWS = 2
+
 /**
- * The seqs seen of one source, in at most two windows: the newest, and the
- * one that has seen more of the rest. One of the source's real events and a
- * bogus `MAX_SAFE_INTEGER` each get a window; the real ones go on in theirs.
+ * The seqs seen of one source, in at most two windows. A seq within reach of
+ * a window (less than DEDUPE_WINDOW beyond either end) is checked there; one
+ * far from every window opens a window of its own in place of the one that
+ * has seen the fewest. So one of the source's real events and a bogus
+ * `MAX_SAFE_INTEGER` each get a window, and the real ones go on in theirs.
  */
 export class SourceSeqs {
-  #current: Window | undefined
-  #previous: Window | undefined
+  readonly #windows: Window[] = []
   #staleRun = 0
 
   accept(seq: number): Seen {
-    const current = this.#current
-    if (current === undefined || seq - current.high > DEDUPE_WINDOW) {
-      // First seq, or one far ahead of the newest window: a window of its own.
-      const previous = this.#previous
-      this.#previous = previous !== undefined && current !== undefined && previous.hits > current.hits ? previous : current
-      this.#current = new Window(seq)
-      this.#staleRun = 0
-      return FRESH
+    const windows = this.#windows
+    let target: Window | undefined
+    let floor = Number.POSITIVE_INFINITY
+    for (const window of windows) {
+      floor = Math.min(floor, window.high - DEDUPE_WINDOW)
+      if (!window.covers(seq) || seq > window.high + DEDUPE_WINDOW) continue
+      // Within reach of two windows: the one that holds it already, if one does.
+      if (target === undefined || seq <= window.high) target = window
     }
-    if (current.covers(seq)) return this.#mark(current, seq)
-    const previous = this.#previous
-    if (previous !== undefined && (seq > previous.high || previous.covers(seq))) return this.#mark(previous, seq)
+    if (target !== undefined) {
+      this.#staleRun = 0
+      return target.mark(seq) ? FRESH : DUPLICATE
+    }
     // Older than every window: a replay, or a copy far behind. After a run of them the source is
     // evidently somewhere no window covers (its windows were pushed away): start over there.
-    if (++this.#staleRun < STALE_RUN) return STALE
-    this.#previous = new Window(seq)
+    if (windows.length > 0 && seq <= floor && ++this.#staleRun < STALE_RUN) return STALE
     this.#staleRun = 0
+    const fresh = new Window(seq)
+    if (windows.length < MAX_WINDOWS) windows.push(fresh)
+    else {
+      let fewest = 0
+      for (let index = 1; index < windows.length; index++) if ((windows[index] as Window).hits < (windows[fewest] as Window).hits) fewest = index
+      windows[fewest] = fresh
+    }
     return FRESH
-  }
-
-  #mark(window: Window, seq: number): Seen {
-    this.#staleRun = 0
-    return window.mark(seq) ? FRESH : DUPLICATE
   }
 }
 

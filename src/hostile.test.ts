@@ -3,14 +3,18 @@
 // a peer can grow. Frames travel through a MessageChannel (structured clone, as
 // on any wire: sparse arrays keep their holes) unless a test needs objects no
 // clone can carry (getters, proxies), which go through a direct link.
+import fc from 'fast-check'
 import { afterEach, describe, expect, test, vi } from 'vitest'
-import { badFrames, eventsBody, eventsIn, rawPeer, reaches, tapped } from '../test/hostile.js'
+import { badFrames, calls, directLink, eventsBody, eventsIn, hostileValues, paths, rawPeer, reaches, replaced, tapped, validFrames } from '../test/hostile.js'
 import { createBus } from './bus.js'
-import { PEER_TIMEOUT_MS, type Transport } from './seams.js'
+import { MAX_LINK_PATTERNS, MAX_LINK_RECORDS, MAX_NEIGHBORS } from './link.js'
+import { MAX_PEERS } from './network.js'
+import { MAX_RETAINED } from './retained.js'
+import { INITIAL_CREDIT, PEER_TIMEOUT_MS, type Transport } from './seams.js'
 import { broadcastChannel } from './transports/broadcast-channel.js'
 import { messagePort } from './transports/message-port.js'
 import type { Bus, BusEvent, Diagnostic } from './types.js'
-import { decodeFrame, WIRE_VERSION } from './wire.js'
+import { decodeFrame, MAX_FRAME_EVENTS, MAX_ROUTES, WIRE_VERSION } from './wire.js'
 
 const buses: Bus[] = []
 const closers: (() => void)[] = []
@@ -423,5 +427,258 @@ describe('peers', () => {
     await vi.waitFor(() => expect(ids(a).length).toBeGreaterThan(0), { interval: 5 })
     await beat(PEER_TIMEOUT_MS / 1000 + 3)
     expect(ids(a)).toEqual([])
+  })
+})
+
+describe('properties of a live link', () => {
+  /**
+   * A context P with a same-origin peer T (a real bus) and a raw peer posting
+   * generated frames: valid ones with one part made hostile, with T's id as
+   * sender or source, reserved topics and extreme numbers among the choices.
+   */
+  async function rig(
+    crossOrigin: boolean,
+  ): Promise<{ name: string; p: Bus; t: Bus; raw: ReturnType<typeof rawPeer>; diagnostics: Diagnostic[]; seen: BusEvent[] }> {
+    const name = uniqueName()
+    const [left, right] = portPair()
+    const raw = peer(name, 'raw', { crossOrigin })
+    const diagnostics: Diagnostic[] = []
+    const p = bus(name, [left, raw.transport], diagnostics)
+    const t = bus(name, [right])
+    const seen: BusEvent[] = []
+    p.subscribe('>', (event) => void seen.push(event), { capacity: 100_000 })
+    p.subscribe('$reply.>', (event) => void seen.push(event), { capacity: 100_000 })
+    await vi.waitFor(() => expect(ids(p)).toEqual([t.id]), { interval: 5 })
+    return { name, p, t, raw, diagnostics, seen }
+  }
+
+  const frames = (name: string, tId: string): fc.Arbitrary<Record<string, unknown>[]> => {
+    const ids = ['raw', 'raw2', tId]
+    const topics = ['a', 'a.b', '$reply.x.1', '$log.appended', `$reply.${tId}.1`, '$other.x']
+    const mutated = validFrames({ bus: name, ids, topics }).chain((frame) =>
+      fc.oneof(
+        fc.constant(frame),
+        fc.tuple(fc.constantFrom(...paths(frame)), hostileValues({ exotic: false })).map(([path, make]) => replaced(frame, path, make())),
+      ),
+    )
+    return fc.array(mutated, { minLength: 1, maxLength: 30 })
+  }
+
+  /** After the storm, a marker from the raw peer itself must still arrive, and every count must add up. */
+  async function settle(rigged: Awaited<ReturnType<typeof rig>>, marker: number): Promise<void> {
+    const { p, raw, diagnostics, seen } = rigged
+    raw.hello('raw', { patterns: [] })
+    raw.send(eventsBody([{ source: 'raw', seq: 1e12 + marker, topic: 'marker', data: marker }]))
+    await vi.waitFor(() => expect(seen.some((event) => event.data === marker && event.topic === 'marker')).toBe(true), { interval: 5 })
+    expect(badFrames(diagnostics)).toBe(p.stats().rejected)
+    for (const event of seen) {
+      expect(typeof event.topic).toBe('string')
+      expect(typeof event.source).toBe('string')
+      expect(event.topic.startsWith('$')).toBe(false)
+    }
+  }
+
+  test('same-origin: whatever arrives is delivered well-formed or refused and counted; the link keeps working', async () => {
+    const rigged = await rig(false)
+    let marker = 0
+    await fc.assert(
+      fc.asyncProperty(frames(rigged.name, rigged.t.id), async (list) => {
+        for (const frame of list) {
+          try {
+            structuredClone(frame)
+          } catch {
+            continue
+          }
+          rigged.raw.post(frame)
+        }
+        await settle(rigged, ++marker)
+      }),
+      { numRuns: 25 },
+    )
+  })
+
+  test('cross-origin: besides, nothing arrives in the name of a same-origin context', async () => {
+    const rigged = await rig(true)
+    let marker = 0
+    await fc.assert(
+      fc.asyncProperty(frames(rigged.name, rigged.t.id), async (list) => {
+        for (const frame of list) {
+          try {
+            structuredClone(frame)
+          } catch {
+            continue
+          }
+          rigged.raw.post(frame)
+        }
+        await settle(rigged, ++marker)
+        expect(rigged.seen.filter((event) => event.source === rigged.t.id)).toEqual([])
+        expect(
+          ids(rigged.p)
+            .filter((id) => id !== rigged.t.id && id !== 'raw' && id !== 'raw2')
+            .every((id) => !id.startsWith(rigged.t.id)),
+        ).toBe(true)
+      }),
+      { numRuns: 25 },
+    )
+  })
+
+  test('in-process endpoint: getters, proxies and broken conversions reach the link as they are, run nothing and throw nothing', async () => {
+    const name = uniqueName()
+    const direct = directLink()
+    const diagnostics: Diagnostic[] = []
+    const p = bus(name, [direct.transport], diagnostics)
+    const seen: BusEvent[] = []
+    p.subscribe('>', (event) => void seen.push(event), { capacity: 100_000 })
+    const frame = validFrames({ bus: name, ids: ['x', 'y'], topics: ['a', 'a.b'] })
+    await fc.assert(
+      fc.asyncProperty(
+        frame.chain((valid) => fc.tuple(fc.constant(valid), fc.constantFrom(...paths(valid)), hostileValues())),
+        async ([valid, path, make]) => {
+          calls.length = 0
+          const before = p.stats().rejected
+          // Nothing thrown reaches the endpoint (in Node, that would end the process).
+          expect(() => direct.deliver(replaced(valid, path, make()))).not.toThrow()
+          expect(calls).toEqual([])
+          await Promise.resolve()
+          expect(badFrames(diagnostics)).toBe(p.stats().rejected)
+          expect(p.stats().rejected).toBeGreaterThanOrEqual(before)
+        },
+      ),
+      { numRuns: 1000 },
+    )
+  })
+})
+
+describe('bounds of what a peer can make a context hold', () => {
+  /** `count` records of made-up contexts, prefixed. */
+  const records = (prefix: string, count: number, patterns: string[] = []): Record<string, unknown>[] =>
+    Array.from({ length: count }, (_, index) => ({ id: `${prefix}${index}`, version: 1, patterns, replies: [] }))
+
+  test(`a link holds at most ${MAX_NEIGHBORS} peers; a hello from one more is refused and counted`, async () => {
+    const name = uniqueName()
+    const raw = peer(name, 'raw')
+    const diagnostics: Diagnostic[] = []
+    const a = bus(name, [raw.transport], diagnostics)
+    for (let index = 0; index < MAX_NEIGHBORS + 20; index++) raw.hello(`n${index}`)
+    await vi.waitFor(() => expect(a.stats().rejected).toBe(20), { interval: 5 })
+    expect(a.stats().transports[0]?.peers).toBe(MAX_NEIGHBORS)
+    expect(diagnostics.filter((diagnostic) => diagnostic.type === 'bad-frame').at(-1)?.message).toContain(`${MAX_NEIGHBORS} peers already`)
+  })
+
+  test(`a link holds at most ${MAX_LINK_RECORDS} records over all its peers; the rest of a hello is refused`, async () => {
+    const name = uniqueName()
+    const raw = peer(name, 'raw')
+    const a = bus(name, [raw.transport])
+    const perHello = MAX_ROUTES - 1
+    const hellos = Math.ceil(MAX_LINK_RECORDS / MAX_ROUTES) + 1
+    for (let index = 0; index < hellos; index++) raw.hello(`n${index}`, {}, records(`r${index}-`, perHello))
+    const offered = hellos * MAX_ROUTES
+    await vi.waitFor(() => expect(a.stats().rejected).toBe(offered - MAX_LINK_RECORDS), { interval: 5 })
+    expect(a.peers()).toHaveLength(MAX_LINK_RECORDS)
+  })
+
+  test(`at most ${MAX_PEERS} contexts are known at once; records of more are refused`, async () => {
+    const name = uniqueName()
+    const links = Array.from({ length: Math.ceil(MAX_PEERS / MAX_LINK_RECORDS) + 1 }, (_, index) => peer(name, `raw${index}`))
+    const a = bus(
+      name,
+      links.map((link) => link.transport),
+    )
+    links.forEach((link, index) => {
+      for (let hello = 0; hello < MAX_LINK_RECORDS / MAX_ROUTES; hello++) link.hello(`n${index}-${hello}`, {}, records(`r${index}-${hello}-`, MAX_ROUTES - 1))
+    })
+    const offered = links.length * MAX_LINK_RECORDS
+    await vi.waitFor(() => expect(a.stats().rejected).toBe(offered - MAX_PEERS), { interval: 5 })
+    expect(a.peers()).toHaveLength(MAX_PEERS)
+  })
+
+  test(`patterns past ${MAX_LINK_PATTERNS} on a link make the record that crosses the line want everything`, async () => {
+    const name = uniqueName()
+    const raw = peer(name, 'raw')
+    const a = bus(name, [raw.transport])
+    const full = Array.from({ length: 256 }, (_, index) => `n${index}.*`)
+    raw.hello('n0', {}, records('r-', MAX_LINK_PATTERNS / full.length, full))
+    await vi.waitFor(() => expect(a.peers()).toHaveLength(MAX_LINK_PATTERNS / full.length + 1), { interval: 5 })
+    expect(reaches(a, 'z.z')).toBe(false)
+    raw.hello('last', {}, records('last-', 1, full))
+    await vi.waitFor(() => expect(reaches(a, 'z.z')).toBe(true), { interval: 5 })
+  })
+
+  test(`at most ${MAX_RETAINED} topics retained by peers are kept; the least recently retained go first, counted and reported`, async () => {
+    const name = uniqueName()
+    const raw = peer(name, 'raw')
+    const diagnostics: Diagnostic[] = []
+    const a = bus(name, [raw.transport], diagnostics)
+    const total = MAX_RETAINED + 904
+    for (let start = 0; start < total; start += MAX_FRAME_EVENTS) {
+      const batch = Array.from({ length: Math.min(MAX_FRAME_EVENTS, total - start) }, (_, index) => ({
+        source: 'raw',
+        seq: start + index + 1,
+        topic: `state.t${start + index}`,
+        data: start + index,
+      }))
+      raw.send({ ...eventsBody(batch), retained: batch.map((_, index) => index) })
+    }
+    await vi.waitFor(() => expect(a.stats().received).toBe(total), { interval: 5 })
+    const got: unknown[] = []
+    a.subscribe('state.*', (event) => void got.push(event.data), { last: true, capacity: 2 * MAX_RETAINED })
+    await vi.waitFor(() => expect(got).toHaveLength(MAX_RETAINED), { interval: 5 })
+    expect(Math.min(...(got as number[]))).toBe(904)
+    expect(a.stats().dropped).toBe(904)
+    const reported = diagnostics.filter((diagnostic) => diagnostic.type === 'drop' && diagnostic.message.includes('retained'))
+    expect(reported.reduce((sum, diagnostic) => sum + (diagnostic.count ?? 1), 0)).toBe(904)
+  })
+
+  test('a waiting last: true subscription asks again a few times for a flood of joining peers, not once per join', async () => {
+    const name = uniqueName()
+    const raw = peer(name, 'raw')
+    const a = bus(name, [raw.transport])
+    raw.hello('first')
+    await vi.waitFor(() => expect(ids(a)).toEqual(['first']), { interval: 5 })
+    a.subscribe('waiting.*', () => {}, { last: true })
+    await vi.waitFor(() => expect(raw.of('retained')).toHaveLength(1), { interval: 5 })
+    for (let index = 0; index < 200; index++) raw.hello(`join${index}`)
+    await vi.waitFor(() => expect(a.peers()).toHaveLength(201), { interval: 5 })
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    expect(raw.of('retained').length).toBeLessThanOrEqual(3)
+    expect(raw.of('retained').length).toBeGreaterThanOrEqual(2)
+  })
+
+  test('a hundred hellos asking for an answer get a few answers, not a hundred', async () => {
+    const name = uniqueName()
+    const raw = peer(name, 'raw')
+    bus(name, [raw.transport])
+    await vi.waitFor(() => expect(raw.of('hello')).toHaveLength(1), { interval: 5 })
+    for (let index = 0; index < 100; index++)
+      raw.send({ kind: 'hello', ask: true, routes: [{ id: `a${index}`, version: 1, patterns: [], replies: [] }] }, `a${index}`)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(raw.of('hello').length).toBeLessThanOrEqual(4)
+  })
+
+  test('a bogus credit grant cannot switch flow control off', async () => {
+    const name = uniqueName()
+    const raw = peer(name, 'raw', { capacity: 100_000 })
+    const a = bus(name, [raw.transport])
+    raw.hello('raw', { patterns: ['x'] })
+    await vi.waitFor(() => expect(ids(a)).toEqual(['raw']), { interval: 5 })
+    raw.send({ kind: 'credit', credit: Number.MAX_SAFE_INTEGER })
+    await vi.waitFor(() => expect(a.stats().transports[0]?.received).toBe(0), { interval: 5 })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    for (let index = 0; index < 3 * INITIAL_CREDIT; index++) a.publish('x', index)
+    await vi.waitFor(() => expect(eventsIn(raw.frames)).toHaveLength(INITIAL_CREDIT), { interval: 5 })
+    expect(a.stats().transports[0]).toMatchObject({ sent: INITIAL_CREDIT, queued: 2 * INITIAL_CREDIT })
+  })
+
+  test(`a link's batch cannot exceed the wire's ${MAX_FRAME_EVENTS} events a frame; answers to a retained-state request come in batches`, async () => {
+    expect(() => createBus({ transports: [messagePort(new MessageChannel().port1, { batch: MAX_FRAME_EVENTS + 1 })] })).toThrow(TypeError)
+    const name = uniqueName()
+    const raw = peer(name, 'raw')
+    const a = bus(name, [messagePort(new MessageChannel().port1), raw.transport])
+    for (let index = 0; index < 1200; index++) a.publish(`kept.t${index}`, index, { retain: true })
+    raw.hello('raw')
+    await vi.waitFor(() => expect(ids(a)).toEqual(['raw']), { interval: 5 })
+    raw.send({ kind: 'retained', patterns: ['kept.*'], ask: 1 })
+    await vi.waitFor(() => expect(eventsIn(raw.frames.filter((frame) => frame.answers === 1))).toHaveLength(1200), { interval: 5 })
+    expect(raw.frames.filter((frame) => frame.answers === 1).map((frame) => (frame.data as unknown[]).length)).toEqual([512, 512, 176])
   })
 })

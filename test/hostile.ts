@@ -4,10 +4,11 @@
  * as on any wire, holes and all), a direct endpoint that hands objects to a
  * link without cloning (getters, proxies), and a tap on a transport.
  */
+import fc from 'fast-check'
 import type { Endpoint, Transport } from '../src/seams.js'
 import { messagePort } from '../src/transports/message-port.js'
 import type { Bus, Diagnostic } from '../src/types.js'
-import { WIRE_VERSION } from '../src/wire.js'
+import { encodeEvents, MAX_FRAME_EVENTS, MAX_ID_LENGTH, WIRE_VERSION } from '../src/wire.js'
 
 export type RawFrame = Record<string, unknown>
 
@@ -165,4 +166,122 @@ export function reaches(bus: Bus, topic: string): boolean {
   bus.publish(topic, null, { headers: { 'x-probe': '1' } })
   const after = bus.stats().transports.reduce((sum, link) => sum + link.sent + link.queued + link.dropped, 0)
   return after > before
+}
+
+/** Code the decoder must never run: every spy records here that it was called. */
+export const calls: string[] = []
+const spy =
+  (what: string, value: unknown = 'x') =>
+  (): unknown => {
+    calls.push(what)
+    return value
+  }
+
+/**
+ * Values a sender can build, each made by a thunk when a test runs it (so
+ * fast-check itself never touches a revoked proxy). Those marked exotic cannot
+ * cross a structured clone: only an in-process endpoint can deliver them.
+ */
+export function hostileValues(options: { exotic?: boolean } = {}): fc.Arbitrary<() => unknown> {
+  const sparse = (length: number, values: Record<number, unknown> = {}): unknown[] => {
+    const array = new Array<unknown>(length)
+    for (const [index, value] of Object.entries(values)) array[Number(index)] = value
+    return array
+  }
+  const revoked = (): unknown => {
+    const made = Proxy.revocable({}, {})
+    made.revoke()
+    return made.proxy
+  }
+  const plain = fc.constantFrom<unknown>(
+    { toString: 0, valueOf: 0 },
+    Object.create(null),
+    { toString: spy('toString'), valueOf: spy('valueOf', 1) },
+    { [Symbol.toPrimitive]: spy('toPrimitive') },
+    sparse(1),
+    sparse(3, { 1: 'x' }),
+    sparse(2, { 0: { id: 'a', version: 1, patterns: [], replies: [] } }),
+    [undefined],
+    [null],
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    Number.NEGATIVE_INFINITY,
+    -0,
+    -1,
+    1.5,
+    2 ** 32,
+    Number.MAX_SAFE_INTEGER,
+    Number.MAX_SAFE_INTEGER + 2,
+    '',
+    '$reply.someone.1',
+    '$log.appended',
+    'x'.repeat(MAX_ID_LENGTH + 1),
+    new Array(MAX_FRAME_EVENTS + 1).fill(0),
+    new Float64Array([Number.NaN]),
+    new Uint32Array(2),
+    new Int32Array([-1]),
+  )
+  const exotic = fc.constantFrom<() => unknown>(
+    () => Object.defineProperty({}, 'id', { get: spy('getter'), enumerable: true }),
+    () => Object.defineProperty([], 0, { get: spy('index getter'), enumerable: true }),
+    () => new Proxy({}, { get: spy('proxy get'), getOwnPropertyDescriptor: () => ({ value: 'x', configurable: true, enumerable: true }) }),
+    () =>
+      new Proxy([], {
+        get: () => {
+          throw new Error('proxy trap')
+        },
+      }),
+    revoked,
+  )
+  const anything = fc.anything({ withBigInt: true, withTypedArray: true, withSparseArray: true, withNullPrototype: true })
+  const cloneable = fc.oneof(plain, anything).map((value) => () => value)
+  return options.exotic === false ? cloneable : fc.oneof(cloneable, exotic)
+}
+
+type Json = Record<string, unknown>
+
+/**
+ * A valid frame of each kind, as a peer posts it, on bus `bus`; senders and
+ * sources drawn from `ids` (default: any short id), topics from `topics`
+ * (default: any short valid topic).
+ */
+export function validFrames(options: { bus: string; ids?: readonly string[]; topics?: readonly string[] }): fc.Arbitrary<Json> {
+  const id = options.ids === undefined ? fc.stringMatching(/^[a-z0-9]{1,8}$/) : fc.constantFrom(...options.ids)
+  const topic = options.topics === undefined ? fc.stringMatching(/^[a-z]{1,5}(\.[a-z]{1,5}){0,2}$/) : fc.constantFrom(...options.topics)
+  const record = fc.record({ id, version: fc.nat(), patterns: fc.array(topic, { maxLength: 3 }), replies: fc.array(topic, { maxLength: 2 }) })
+  const base = { crossbus: fc.constant(WIRE_VERSION), bus: fc.constant(options.bus), from: id }
+  const events = fc
+    .array(
+      fc.record({ source: id, seq: fc.nat(), topic, time: fc.nat(), data: fc.jsonValue(), headers: fc.dictionary(fc.string(), fc.string(), { maxKeys: 2 }) }),
+      {
+        minLength: 1,
+        maxLength: 40,
+      },
+    )
+    .map((list) => encodeEvents(list, (index) => index % 3 === 0) as unknown as Json)
+  return fc.oneof(
+    fc.record({ ...base, kind: fc.constant('hello'), routes: fc.array(record, { minLength: 1, maxLength: 3 }), ask: fc.boolean() }),
+    fc.record({ ...base, kind: fc.constant('bye') }),
+    fc.tuple(fc.record(base), events).map(([envelope, body]) => ({ ...envelope, ...body })),
+    fc.record({ ...base, kind: fc.constant('credit'), credit: fc.nat() }),
+    fc.record({ ...base, kind: fc.constant('retained'), patterns: fc.array(topic, { maxLength: 3 }), ask: fc.nat() }),
+  )
+}
+
+/** Every path to a value in a frame (fields, items of arrays and records), for replacing one. */
+export function paths(value: unknown, prefix: (string | number)[] = []): (string | number)[][] {
+  const found: (string | number)[][] = prefix.length === 0 ? [] : [prefix]
+  if (ArrayBuffer.isView(value) || typeof value !== 'object' || value === null) return found
+  const keys = Array.isArray(value) ? value.map((_, index) => index) : Object.keys(value)
+  for (const key of keys) found.push(...paths((value as Record<string | number, unknown>)[key], [...prefix, key]))
+  return found
+}
+
+/** A copy of `frame` with the value at `path` replaced. */
+export function replaced(frame: Json, path: (string | number)[], value: unknown): Json {
+  const copy = structuredClone(frame)
+  let at = copy as Record<string | number, unknown>
+  for (const key of path.slice(0, -1)) at = at[key] as Record<string | number, unknown>
+  at[path[path.length - 1] as string | number] = value
+  return copy
 }

@@ -31,15 +31,25 @@ describe('SourceSeqs', () => {
     expect(seqs.accept(10_001)).toBe(FRESH)
   })
 
+  test('a bogus seq before a source’s first real event does not silence it either', () => {
+    const seqs = new SourceSeqs()
+    expect(seqs.accept(1e9)).toBe(FRESH)
+    expect(seqs.accept(1e9 + 1)).toBe(FRESH)
+    for (let seq = 1; seq <= 100; seq++) expect(seqs.accept(seq)).toBe(FRESH)
+    expect(seqs.accept(50)).toBe(DUPLICATE)
+  })
+
   test('a source no window covers any more gets through after a run of stale events, instead of staying silent', () => {
     const seqs = new SourceSeqs()
-    // Two far windows that each saw more than the source's real events will.
+    for (let seq = 1; seq <= 50; seq++) seqs.accept(seq)
+    // Two far windows, each pumped with more events than the source's real one saw: it is pushed out.
     for (let seq = 1e12; seq < 1e12 + 100; seq++) seqs.accept(seq)
     for (let seq = 2e12; seq < 2e12 + 100; seq++) seqs.accept(seq)
-    const results = Array.from({ length: 100 }, (_, index) => seqs.accept(index + 1))
+    const results = Array.from({ length: 100 }, (_, index) => seqs.accept(51 + index))
     const firstFresh = results.indexOf(FRESH)
     expect(firstFresh).toBeGreaterThan(0)
     expect(firstFresh).toBeLessThan(100)
+    expect(results.slice(0, firstFresh).every((seen) => seen === STALE)).toBe(true)
     expect(results.slice(firstFresh).every((seen) => seen === FRESH)).toBe(true)
   })
 

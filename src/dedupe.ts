@@ -80,6 +80,8 @@ const MAX_WINDOWS = 2
  */
 export class SourceSeqs {
   readonly #windows: Window[] = []
+  /** The lowest seq ever taken from this source: below it nothing was seen, so nothing can be a duplicate. */
+  #lowest = Number.POSITIVE_INFINITY
   #staleRun = 0
 
   accept(seq: number): Seen {
@@ -94,12 +96,17 @@ export class SourceSeqs {
     }
     if (target !== undefined) {
       this.#staleRun = 0
-      return target.mark(seq) ? FRESH : DUPLICATE
+      if (!target.mark(seq)) return DUPLICATE
+      if (seq < this.#lowest) this.#lowest = seq
+      return FRESH
     }
-    // Older than every window: a replay, or a copy far behind. After a run of them the source is
-    // evidently somewhere no window covers (its windows were pushed away): start over there.
-    if (windows.length > 0 && seq <= floor && ++this.#staleRun < STALE_RUN) return STALE
+    // Older than every window, yet not older than everything taken: a replay, or a copy far behind.
+    // After a run of them the source is evidently somewhere no window covers (its windows were
+    // pushed away by bogus seqs that saw more): start over there.
+    if (seq >= this.#lowest && seq <= floor && ++this.#staleRun < STALE_RUN) return STALE
+    // Far from every window (a jump ahead, or a seq below all ever taken): a window of its own.
     this.#staleRun = 0
+    if (seq < this.#lowest) this.#lowest = seq
     const fresh = new Window(seq)
     if (windows.length < MAX_WINDOWS) windows.push(fresh)
     else {

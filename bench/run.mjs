@@ -6,8 +6,9 @@
 //   npm run bench -- --only=core      # one part: core or browser
 //   npm run bench -- --only=browser --sections=1,3   # some of the browser sections (1-6)
 //   npm run bench -- --only=browser --profile   # also CPU-profile crossbus in Chromium
+//   npm run bench -- --only=hostile --baseline=../other-checkout/dist   # floods, beside another build
 
-const PARTS = ['core', 'browser']
+const PARTS = ['core', 'browser', 'hostile']
 
 const args = process.argv.slice(2)
 const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length)
@@ -21,9 +22,10 @@ if (sections.some((section) => !Number.isInteger(section) || section < 1 || sect
   console.error(`--sections takes browser section numbers 1-6, comma-separated; got ${sectionsArg}`)
   process.exit(2)
 }
-const unknown = args.filter((arg) => !arg.startsWith('--only=') && !arg.startsWith('--sections=') && arg !== '--profile')
+const baseline = args.find((arg) => arg.startsWith('--baseline='))?.slice('--baseline='.length)
+const unknown = args.filter((arg) => !arg.startsWith('--only=') && !arg.startsWith('--sections=') && !arg.startsWith('--baseline=') && arg !== '--profile')
 if (unknown.length > 0) {
-  console.error(`unknown arguments: ${unknown.join(' ')} (expected --only=${PARTS.join('|')}, --sections=1,2,… and/or --profile)`)
+  console.error(`unknown arguments: ${unknown.join(' ')} (expected --only=${PARTS.join('|')}, --sections=1,2,…, --baseline=<dist> and/or --profile)`)
   process.exit(2)
 }
 
@@ -39,4 +41,10 @@ if (only === undefined || only === 'browser') {
   const { runBrowser } = await import('./run-browser.mjs')
   await runBrowser({ profile: args.includes('--profile'), sections })
   console.log(`browser part: ${((performance.now() - browserStarted) / 1000).toFixed(0)} s`)
+}
+if (only === undefined || only === 'hostile') {
+  const hostileStarted = performance.now()
+  const { runHostile } = await import('./run-hostile.mjs')
+  await runHostile({ baseline })
+  console.log(`hostile part: ${((performance.now() - hostileStarted) / 1000).toFixed(0)} s`)
 }

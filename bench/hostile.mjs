@@ -20,7 +20,6 @@ const { messagePort } = await import(pathToFileURL(`${dist}/transports.js`).href
 
 const NAME = 'flood'
 const RAW = 'raw'
-const MB = 1024 * 1024
 /** Events per frame: the new wire limit, which the old build takes too. */
 const FRAME = 4096
 /** Frames posted before the bus must have taken them (a marker is delivered). */

@@ -337,6 +337,25 @@ describe('sequence numbers cannot silence a source', () => {
   })
 })
 
+describe('duplicates', () => {
+  test('an event that arrives twice, over two paths, is delivered once and the other copy counted', async () => {
+    const name = uniqueName()
+    const [aFirst, bFirst] = portPair()
+    const [aSecond, bSecond] = portPair()
+    const a = bus(name, [aFirst, aSecond])
+    const b = bus(name, [bFirst, bSecond])
+    const got: unknown[] = []
+    b.subscribe('twice', (event) => void got.push(event.data))
+    const duplicates = (): number => b.stats().transports.reduce((sum, link) => sum + link.duplicates, 0)
+    await vi.waitFor(() => expect(a.publish('twice', -1).queued).toBe(2), { interval: 5 })
+    // The probes that went both ways have both arrived: one delivered, one counted, each.
+    await vi.waitFor(() => expect(duplicates()).toBe(1), { interval: 5 })
+    for (let n = 0; n < 100; n++) a.publish('twice', n)
+    await vi.waitFor(() => expect(duplicates()).toBe(101), { interval: 5 })
+    expect(got.filter((value) => (value as number) >= 0)).toEqual([...Array(100).keys()])
+  })
+})
+
 describe('route records', () => {
   test('a record with version MAX_SAFE_INTEGER for a context behind a relay does not partition it', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] })
@@ -355,6 +374,60 @@ describe('route records', () => {
     a.subscribe('far.x', (event) => void got.push(event.data))
     await vi.waitFor(() => expect(c.publish('far.x', 'still here').queued).toBe(1), { interval: 5 })
     await vi.waitFor(() => expect(got).toContain('still here'), { interval: 5 })
+  })
+})
+
+describe('copies of a record over several paths', () => {
+  test('in the demo’s cycles of links, records that change settle: relays agree on one copy and do not flood each other with hellos', async () => {
+    const name = uniqueName()
+    const channel = `${name}-bc`
+    // Two tabs on a BroadcastChannel; a hub and a service-worker-like context linked to both; a worker per tab.
+    const links: Transport[][] = [[], [], [], [], [], []]
+    const join = (left: number, right: number): void => {
+      const [one, other] = portPair()
+      const [tapOne, tapOther] = [tapped(one), tapped(other)]
+      taps.push(tapOne, tapOther)
+      links[left]?.push(tapOne)
+      links[right]?.push(tapOther)
+    }
+    const taps: ReturnType<typeof tapped>[] = []
+    const [tab1, tab2, hub, sw, worker1, worker2] = [0, 1, 2, 3, 4, 5]
+    for (const tab of [tab1, tab2]) {
+      const shared = tapped(broadcastChannel({ channel }))
+      taps.push(shared)
+      links[tab]?.push(shared)
+    }
+    join(tab1, hub)
+    join(tab2, hub)
+    join(tab1, sw)
+    join(tab2, sw)
+    join(tab1, worker1)
+    join(tab2, worker2)
+    const contexts = links.map((transports) => bus(name, transports))
+    await vi.waitFor(() => expect(ids(contexts[tab1] as Bus)).toHaveLength(5), { interval: 5 })
+    // Every context subscribes once it runs (a worker's record changes after its first hello).
+    contexts.forEach((context, index) => context.subscribe(`late.${index}`, () => {}))
+    for (let index = 0; index < contexts.length; index++) {
+      await vi.waitFor(() => expect(reaches(contexts[(index + 1) % contexts.length] as Bus, `late.${index}`)).toBe(true), { interval: 5 })
+    }
+    const hellos = (): number => taps.reduce((sum, tap) => sum + tap.posts.filter((frame) => frame.kind === 'hello').length, 0)
+    const before = hellos()
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    // Heartbeats come once a second on each of the 14 link ends: a few dozen hellos at most, not a storm.
+    expect(hellos() - before).toBeLessThan(60)
+  })
+
+  test('a version far beyond the highest believed for a context is not believed; a hello whose own record has one is refused whole', async () => {
+    const name = uniqueName()
+    const raw = peer(name, 'raw')
+    const a = bus(name, [raw.transport])
+    raw.hello('raw', { patterns: ['x'], version: 5 })
+    await vi.waitFor(() => expect(reaches(a, 'x')).toBe(true), { interval: 5 })
+    raw.hello('raw', { patterns: [], version: Number.MAX_SAFE_INTEGER })
+    await vi.waitFor(() => expect(a.stats().rejected).toBe(1), { interval: 5 })
+    expect(reaches(a, 'x')).toBe(true)
+    raw.hello('raw', { patterns: [], version: 6 })
+    await vi.waitFor(() => expect(reaches(a, 'x')).toBe(false), { interval: 5 })
   })
 })
 
@@ -569,26 +642,24 @@ describe('bounds of what a peer can make a context hold', () => {
     const name = uniqueName()
     const raw = peer(name, 'raw')
     const a = bus(name, [raw.transport])
-    const perHello = MAX_ROUTES - 1
-    const hellos = Math.ceil(MAX_LINK_RECORDS / MAX_ROUTES) + 1
-    for (let index = 0; index < hellos; index++) raw.hello(`n${index}`, {}, records(`r${index}-`, perHello))
-    const offered = hellos * MAX_ROUTES
-    await vi.waitFor(() => expect(a.stats().rejected).toBe(offered - MAX_LINK_RECORDS), { interval: 5 })
+    // Five hellos of 200 records fit; the sixth fits in part; the seventh's own record does not: refused whole.
+    for (let index = 0; index < 7; index++) raw.hello(`n${index}`, {}, records(`r${index}-`, 199))
+    await vi.waitFor(() => expect(a.stats().rejected).toBe(6 * 200 - MAX_LINK_RECORDS + 1), { interval: 5 })
     expect(a.peers()).toHaveLength(MAX_LINK_RECORDS)
+    expect(a.stats().transports[0]?.peers).toBe(6)
   })
 
   test(`at most ${MAX_PEERS} contexts are known at once; records of more are refused`, async () => {
     const name = uniqueName()
-    const links = Array.from({ length: Math.ceil(MAX_PEERS / MAX_LINK_RECORDS) + 1 }, (_, index) => peer(name, `raw${index}`))
-    const a = bus(
-      name,
-      links.map((link) => link.transport),
-    )
-    links.forEach((link, index) => {
-      for (let hello = 0; hello < MAX_LINK_RECORDS / MAX_ROUTES; hello++) link.hello(`n${index}-${hello}`, {}, records(`r${index}-${hello}-`, MAX_ROUTES - 1))
-    })
-    const offered = links.length * MAX_LINK_RECORDS
-    await vi.waitFor(() => expect(a.stats().rejected).toBe(offered - MAX_PEERS), { interval: 5 })
+    const first = peer(name, 'first')
+    const second = peer(name, 'second')
+    const a = bus(name, [first.transport, second.transport])
+    // 1,000 contexts on one link; 200 more offered on another, of which 24 fit; then one more hello, refused whole.
+    for (let index = 0; index < 5; index++) first.hello(`n${index}`, {}, records(`r${index}-`, 199))
+    await vi.waitFor(() => expect(a.peers()).toHaveLength(1000), { interval: 5 })
+    second.hello('m0', {}, records('s0-', 199))
+    second.hello('m1', {}, records('s1-', 199))
+    await vi.waitFor(() => expect(a.stats().rejected).toBe(200 - (MAX_PEERS - 1000) + 1), { interval: 5 })
     expect(a.peers()).toHaveLength(MAX_PEERS)
   })
 

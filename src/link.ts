@@ -33,9 +33,10 @@ export interface LinkHost {
   /**
    * A record arrived (`changed`: its version is not the one this neighbor
    * sent last); false when its context is known to be gone (a stale copy),
-   * 'full' when the table of contexts is full.
+   * 'full' when the table of contexts is full, 'absurd' when its version is
+   * far beyond any believed for that context (it is not believed).
    */
-  observe(record: RouteRecord, changed: boolean): boolean | 'full'
+  observe(record: RouteRecord, changed: boolean): boolean | 'full' | 'absurd'
   /** May a cross-origin link speak for context `id`? Not when another link reaches it, nor for this context. */
   claimable(link: Link, id: string): boolean
   /** The last neighbor of this link left. */
@@ -47,6 +48,19 @@ export interface KnownRecord extends RouteRecord {
   readonly replyTokens: readonly (readonly string[])[]
   /** When its version last changed on this neighbor's path: the sign that its context lives. */
   readonly changedAt: number
+}
+
+/**
+ * Of two copies of a context's record (over two paths), is `a` the one to
+ * believe? One whose version changed within the peer timeout beats one that
+ * stopped changing (a bogus version, or a stale copy circulating), and among
+ * those the higher version wins: an order every context agrees on, so relays
+ * never flip each other's choice back and forth.
+ */
+export function preferred(a: KnownRecord, b: KnownRecord, now: number): boolean {
+  const liveA = now - a.changedAt <= PEER_TIMEOUT_MS
+  const liveB = now - b.changedAt <= PEER_TIMEOUT_MS
+  return liveA !== liveB ? liveA : a.version > b.version
 }
 
 /** Why a neighbor that stopped talking was forgotten. */
@@ -62,6 +76,8 @@ export interface Neighbor {
   lockLookups: number
   /** Ends the wait on its lock when it is forgotten, so no lock request outlives it. */
   watch?: AbortController
+  /** It said bye since its last hello: when its lock is released, it left (a forged bye is forgotten at its next hello). */
+  saidBye?: boolean
 }
 
 /** Neighbors of one link, at most: a hello from one more is refused. */
@@ -231,16 +247,15 @@ export class Link {
     return record?.replyTokens.some((pattern) => matchTokens(pattern, tokens)) === true
   }
 
-  /** Every context reachable through this link, with the record of each whose version changed last. */
+  /** Every context reachable through this link, with the preferred record of each (see preferred()). */
   records(): ReadonlyMap<string, KnownRecord> {
     if (this.#reach !== undefined) return this.#reach
+    const now = Date.now()
     const all = new Map<string, KnownRecord>()
     for (const neighbor of this.neighbors.values()) {
       for (const record of neighbor.records.values()) {
         const known = all.get(record.id)
-        if (known === undefined || known.changedAt < record.changedAt || (known.changedAt === record.changedAt && known.version < record.version)) {
-          all.set(record.id, record)
-        }
+        if (known === undefined || preferred(record, known, now)) all.set(record.id, record)
       }
     }
     this.#reach = all
@@ -354,6 +369,7 @@ export class Link {
       received: this.received,
       dropped: this.drops.count,
       rejected: this.rejected,
+      duplicates: this.duplicates,
       peers: this.neighbors.size,
     }
   }
@@ -396,6 +412,8 @@ export class Link {
    * live; asks the ones silent for half of it to say hello.
    */
   expire(now: number): void {
+    // Which copy of a record is live changes with time, not only with hellos.
+    this.#reach = undefined
     let probe = false
     for (const [id, neighbor] of this.neighbors) {
       const silent = now - neighbor.lastSeen
@@ -596,8 +614,9 @@ export class Link {
   #hello(frame: Extract<Frame, { kind: 'hello' }>, known: Neighbor | undefined): void {
     const from = frame.from
     // Every hello carries its sender's own record: one without it would make a live context vanish.
+    const own = frame.routes.find((record) => record.id === from)
     let refusal: string | undefined
-    if (!frame.routes.some((record) => record.id === from)) refusal = `a hello from ${from} without its own record`
+    if (own === undefined) refusal = `a hello from ${from} without its own record`
     else if (known === undefined && this.neighbors.size >= MAX_NEIGHBORS) refusal = `a hello from ${from}: this link has ${MAX_NEIGHBORS} peers already`
     else if (known === undefined && this.crossOrigin && !this.#host.claimable(this, from))
       refusal = `a hello in the name of ${from}, which another link reaches`
@@ -607,6 +626,7 @@ export class Link {
     }
     const neighbor = known ?? { lastSeen: Date.now(), records: new Map<string, KnownRecord>(), alive: false, lockLookups: 0 }
     if (known !== undefined && !known.alive) this.#host.unwatched(this, from, known)
+    neighbor.saidBye = false
     const now = Date.now()
     const records = new Map<string, KnownRecord>()
     // What the link holds for its other neighbors: this one's records are replaced.
@@ -614,21 +634,25 @@ export class Link {
     const held = this.#records - before.records
     let patterns = this.#patterns - before.patterns
     let refused = 0
-    for (const record of frame.routes) {
-      if (record.id === this.#host.id || records.has(record.id)) continue
+    // The sender's own record first: if it is not taken, nothing of the hello is.
+    for (const record of [own as RouteRecord, ...frame.routes]) {
+      if (record.id === this.#host.id || records.has(record.id) || (record !== own && record.id === from)) continue
       // A cross-origin peer speaks for itself and what is behind it, never for contexts reached another way.
       if (this.crossOrigin && record.id !== from && !this.#host.claimable(this, record.id)) {
         refused++
         continue
       }
-      if (held + records.size >= MAX_LINK_RECORDS) {
-        refused++
-        continue
-      }
       const previous = neighbor.records.get(record.id)
-      const observed = this.#host.observe(record, previous === undefined || previous.version !== record.version)
+      const observed =
+        held + records.size >= MAX_LINK_RECORDS ? 'full' : this.#host.observe(record, previous === undefined || previous.version !== record.version)
       if (observed !== true) {
-        if (observed === 'full') refused++
+        // The sender's own record not taken: the hello is refused whole (what it said before stays).
+        if (record === own) {
+          if (observed !== false)
+            this.refuse(`a hello from ${from} whose own record is not taken (${observed === 'full' ? 'a table is full' : 'an absurd version'})`)
+          return
+        }
+        refused++
         continue
       }
       const size = record.patterns.length + record.replies.length
@@ -685,6 +709,7 @@ export class Link {
       case 'bye':
         // A neighbor whose Web Lock is held lives, whatever a frame says: its lock's release says when it goes.
         if (known?.alive !== true) this.forget(frame.from, 'left')
+        else known.saidBye = true
         return
       case 'credit':
         // Never more than a receiver starts with: a bogus grant cannot switch flow control off.

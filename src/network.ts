@@ -1,6 +1,6 @@
 import { DEDUPE_WINDOW, DUPLICATE, SeenSources, type SourceSeqs, STALE } from './dedupe.js'
 import { DURABLE, EMPTY_HEADERS, Envelope, REPLY_TO, RETAINED } from './envelope.js'
-import { Link, type LinkHost, type Neighbor } from './link.js'
+import { type KnownRecord, Link, type LinkHost, type Neighbor, preferred } from './link.js'
 import { holdLock, lockManager } from './locks.js'
 import { type EndpointSource, HEARTBEAT_MS, PEER_TIMEOUT_MS, type Transport } from './seams.js'
 import { isReserved, parsePatterns, parseTopic } from './topic.js'
@@ -9,6 +9,8 @@ import type { EventsFrame, RouteRecord } from './wire.js'
 
 /** Contexts known at once (route records of distinct ids), at most: records of more are refused. */
 export const MAX_PEERS = 1024
+/** A record's version more than this beyond the highest believed for its context is not believed (about 12 days of beats). */
+export const MAX_VERSION_STEP = 2 ** 20
 /** The durable log's announcements: the one reserved topic a (same-origin) peer may publish. */
 const LOG_TOPIC = '$log.appended'
 /** Replies go to `$reply.<asker>.<n>`, and only along the way their request went. */
@@ -86,8 +88,8 @@ export class Network implements LinkHost {
   #interestDirty = false
   readonly #seen = new SeenSources()
   #asks = 0
-  /** Each known context: the version its record had when it last changed on some path, and when. */
-  #fresh = new Map<string, { version: number; since: number }>()
+  /** Each known context: the version its record had when it last changed on some path, and when; the highest believed. */
+  #fresh = new Map<string, { version: number; high: number; since: number }>()
   /** Contexts found gone, with the last version seen: older copies are refused. */
   #dead = new Map<string, number>()
   #timer: ReturnType<typeof setInterval> | undefined
@@ -143,21 +145,19 @@ export class Network implements LinkHost {
 
   routesFor(link: Link, answering: boolean): RouteRecord[] {
     if (answering) this.#own = this.#record()
-    const routes = new Map<string, RouteRecord>([[this.id, this.#own]])
-    // Of several copies of a context's record, the one that changed last: a live context's record
-    // changes every beat, and a copy with an odd version that never changes cannot shadow it.
-    const changedAt = new Map<string, number>()
+    // Of several copies of a context's record, the preferred one (live, then the highest version).
+    const now = Date.now()
+    const chosen = new Map<string, KnownRecord>()
     for (const other of this.links) {
       if (other === link) continue
       for (const [id, record] of other.records()) {
-        const known = changedAt.get(id)
-        if (id !== this.id && (known === undefined || known < record.changedAt)) {
-          changedAt.set(id, record.changedAt)
-          routes.set(id, { id, version: record.version, patterns: record.patterns, replies: record.replies })
-        }
+        const known = chosen.get(id)
+        if (id !== this.id && (known === undefined || preferred(record, known, now))) chosen.set(id, record)
       }
     }
-    return [...routes.values()].sort((a, b) => (a.id < b.id ? -1 : 1))
+    const routes: RouteRecord[] = [this.#own]
+    for (const { id, version, patterns, replies } of chosen.values()) routes.push({ id, version, patterns, replies })
+    return routes.sort((a, b) => (a.id < b.id ? -1 : 1))
   }
 
   routesChanged(): void {
@@ -185,7 +185,7 @@ export class Network implements LinkHost {
     if (index >= 0) this.links.splice(index, 1)
   }
 
-  observe(record: RouteRecord, changed: boolean): boolean | 'full' {
+  observe(record: RouteRecord, changed: boolean): boolean | 'full' | 'absurd' {
     const dead = this.#dead.get(record.id)
     if (dead !== undefined) {
       if (record.version <= dead) return false
@@ -194,11 +194,16 @@ export class Network implements LinkHost {
     const fresh = this.#fresh.get(record.id)
     if (fresh === undefined) {
       if (this.#fresh.size >= MAX_PEERS) return 'full'
-      this.#fresh.set(record.id, { version: record.version, since: Date.now() })
-    } else if (changed) {
-      // A version that changes is a sign of life whatever its size: one absurd number cannot outlive the real ones.
-      fresh.version = record.version
-      fresh.since = Date.now()
+      this.#fresh.set(record.id, { version: record.version, high: record.version, since: Date.now() })
+    } else {
+      // A version grows by one a beat or a change: one far beyond the highest believed is not believed.
+      if (record.version > fresh.high + MAX_VERSION_STEP) return 'absurd'
+      if (record.version > fresh.high) fresh.high = record.version
+      if (changed) {
+        // A version that changes is a sign of life, whatever its size: a copy that stops changing cannot outlive the real ones.
+        fresh.version = record.version
+        fresh.since = Date.now()
+      }
     }
     return true
   }
@@ -517,7 +522,7 @@ export class Network implements LinkHost {
       const watch = new AbortController()
       neighbor.watch = watch
       await locks.request(name, { signal: AbortSignal.any([this.#closed.signal, watch.signal]) }, () => {
-        link.forget(id, 'is gone (its lock was released)')
+        link.forget(id, neighbor.saidBye === true ? 'left' : 'is gone (its lock was released)')
       })
     } catch {
       // Aborted by close, or locks unavailable here (opaque origin): the heartbeat timeout still applies.

@@ -5,6 +5,7 @@ import { overflowPolicy, positiveInteger } from './options.js'
 import { BoundedQueue, type Overflow } from './queue.js'
 import { DEFAULT_BATCH, DEFAULT_LINK_CAPACITY, type Endpoint, INITIAL_CREDIT, PEER_TIMEOUT_MS, type Transport } from './seams.js'
 import { PatternIndex } from './router.js'
+import { type Throttled, throttle } from './throttle.js'
 import { isReserved, matchTokens, parsePatterns } from './topic.js'
 import type { BusEvent, Diagnostic, TransportStats } from './types.js'
 import { decodeFrame, EVERYTHING, encodeEvents, type EventsFrame, type Frame, MAX_FRAME_EVENTS, type RouteRecord, WIRE_VERSION } from './wire.js'
@@ -168,11 +169,10 @@ export class Link {
   #records = 0
   #patterns = 0
   #lastAnnounced: RouteRecord[] | undefined
-  /** Asking strangers, and answering asks: held for ASK_INTERVAL_MS after each, with what came meanwhile folded into one. */
-  #askHold: ReturnType<typeof setTimeout> | undefined
-  #askLater = false
-  #answerHold: ReturnType<typeof setTimeout> | undefined
-  #answerLater = false
+  /** Asks strangers for a hello at most once per ASK_INTERVAL_MS: a flood of strangers costs one ask, not one each. */
+  readonly #askStrangers: Throttled = throttle(() => this.announce({ ask: true, force: true }), ASK_INTERVAL_MS)
+  /** Answers hellos that ask (and new neighbors) at most once per ASK_INTERVAL_MS; one answer reaches every asker of a channel. */
+  readonly #answerAsk: Throttled = throttle(() => this.announce({ force: true, answering: true }), ASK_INTERVAL_MS)
   /** Events that entered the queue, and that left it (posted or evicted), since creation. */
   #entered = 0
   #left = 0
@@ -397,8 +397,8 @@ export class Link {
     }
     for (const neighbor of this.neighbors.values()) neighbor.watch?.abort()
     this.neighbors.clear()
-    clearTimeout(this.#askHold)
-    clearTimeout(this.#answerHold)
+    this.#askStrangers.cancel()
+    this.#answerAsk.cancel()
     try {
       this.#endpoint.close()
     } catch {
@@ -578,38 +578,6 @@ export class Link {
     }
   }
 
-  /** Asks strangers for a hello at most once per ASK_INTERVAL_MS: a flood of strangers costs one ask, not one each. */
-  #askStrangers(): void {
-    if (this.#askHold !== undefined) {
-      this.#askLater = true
-      return
-    }
-    this.announce({ ask: true, force: true })
-    this.#askHold = hold(() => {
-      this.#askHold = undefined
-      if (this.#askLater && !this.#closed) {
-        this.#askLater = false
-        this.#askStrangers()
-      }
-    })
-  }
-
-  /** Answers a hello that asked (or a new neighbor's) at most once per ASK_INTERVAL_MS; one answer reaches every asker of a channel. */
-  #answerAsk(): void {
-    if (this.#answerHold !== undefined) {
-      this.#answerLater = true
-      return
-    }
-    this.announce({ force: true, answering: true })
-    this.#answerHold = hold(() => {
-      this.#answerHold = undefined
-      if (this.#answerLater && !this.#closed) {
-        this.#answerLater = false
-        this.#answerAsk()
-      }
-    })
-  }
-
   /** A hello: the neighbor's records replace what it said before, within this link's bounds and its trust. */
   #hello(frame: Extract<Frame, { kind: 'hello' }>, known: Neighbor | undefined): void {
     const from = frame.from
@@ -745,11 +713,4 @@ function weigh(records: ReadonlyMap<string, KnownRecord>): { records: number; pa
   let patterns = 0
   for (const record of records.values()) patterns += record.patterns.length + record.replies.length
   return { records: records.size, patterns }
-}
-
-/** A timer that does not keep a Node process alive. */
-function hold(done: () => void): ReturnType<typeof setTimeout> {
-  const timer = setTimeout(done, ASK_INTERVAL_MS)
-  ;(timer as { unref?: () => void }).unref?.()
-  return timer
 }

@@ -1,6 +1,7 @@
 import { DropCounter } from './diagnostics.js'
 import { PatternIndex } from './router.js'
 import type { Subscriber } from './subscriber.js'
+import { throttle } from './throttle.js'
 import { matchTokens, parseTopic } from './topic.js'
 import type { BusEvent, Diagnostic } from './types.js'
 
@@ -42,8 +43,13 @@ export class RetainedState {
   /** Retained-state asks to peers: ask number → the `last: true` subscription waiting; one (the latest) per subscription. */
   readonly #asks = new Map<number, Subscriber>()
   readonly #askOf = new Map<Subscriber, number>()
-  #reaskHold: ReturnType<typeof setTimeout> | undefined
-  #reaskLater = false
+  /** The waiting subscriptions ask again: at once, then at most once per REASK_MS. */
+  readonly #reask = throttle(() => {
+    for (const subscriber of this.#waiting) {
+      const ask = this.#host.ask([subscriber.pattern])
+      if (ask !== undefined) this.#asked(subscriber, ask)
+    }
+  }, REASK_MS)
   /** `last: true` subscriptions that found nothing retained here; asked again when a peer joins. */
   readonly #waiting = new Set<Subscriber>()
   /** Retained durable events are still being loaded from the store (see restore). */
@@ -129,23 +135,7 @@ export class RetainedState {
    * a flood of joins costs a few asks, not one per join.
    */
   peerJoined(): void {
-    if (this.#waiting.size === 0) return
-    if (this.#reaskHold !== undefined) {
-      this.#reaskLater = true
-      return
-    }
-    for (const subscriber of this.#waiting) {
-      const ask = this.#host.ask([subscriber.pattern])
-      if (ask !== undefined) this.#asked(subscriber, ask)
-    }
-    this.#reaskHold = setTimeout(() => {
-      this.#reaskHold = undefined
-      if (!this.#reaskLater) return
-      this.#reaskLater = false
-      this.peerJoined()
-    }, REASK_MS)
-    // Node: a pending re-ask must not keep the process alive.
-    ;(this.#reaskHold as { unref?: () => void }).unref?.()
+    if (this.#waiting.size > 0) this.#reask()
   }
 
   /** A subscription's latest ask replaces its earlier one: each ask goes to every peer, so nothing is missed. */

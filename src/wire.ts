@@ -10,7 +10,7 @@ export const WIRE_VERSION = 1
 export interface RouteRecord {
   /** Context (bus) id. */
   readonly id: string
-  /** Bumped on every change and heartbeat; the highest wins. */
+  /** Bumped on every change and heartbeat: a version that changes says its context lives (see Link's preferred()). */
   readonly version: number
   /** Subscription patterns of that context (events it wants). */
   readonly patterns: readonly string[]

@@ -22,7 +22,8 @@ const kB = (bytes) => (bytes / 1024).toFixed(2)
 
 /** entry → limit in bytes, min+gzip. */
 const LIMITS = {
-  crossbus: { file: 'src/index.ts', limit: 15872 },
+  // Issue 11's hardening (the decoder, de-duplication windows, the trust checks and every bound) added about 3 kB.
+  crossbus: { file: 'src/index.ts', limit: 18432 },
   'crossbus/transports': { file: 'src/transports/index.ts', limit: 3072 },
   // idb and memory carry the durable engine (defineStore): an app without a store ships none of it.
   'crossbus/idb': { file: 'src/store/idb.ts', limit: 5376 },
@@ -35,9 +36,10 @@ const BASELINE = `document.body.textContent = 'x'\n`
 
 /** The apps: name → main.ts, and the most crossbus (or the reference) may add to the baseline, gzip. */
 const APPS = {
-  // Issue 9 aimed at 10 kB and 13 kB; the limits guard what was reached (13.74 and 17.29 kB) with a little room.
+  // Issue 9 aimed at 10 kB and 13 kB and reached 13.74 and 17.29 kB; issue 11's hardening added about 3 kB
+  // (16.77 and 20.31 kB): the limits guard that with a little room.
   'createBus(), default link, one publish and subscribe': {
-    limit: 14592,
+    limit: 17664,
     main: `import { createBus } from 'crossbus'
 
 const bus = createBus<{ 'app.ping': { n: number } }>()
@@ -48,7 +50,7 @@ bus.publish('app.ping', { n: 1 })
 ${BASELINE}`,
   },
   'createBus({ store: indexedDbStore() }), one durable publish': {
-    limit: 18176,
+    limit: 21248,
     main: `import { createBus } from 'crossbus'
 import { indexedDbStore } from 'crossbus/idb'
 

@@ -14,7 +14,7 @@ import { INITIAL_CREDIT, PEER_TIMEOUT_MS, type Transport } from './seams.js'
 import { broadcastChannel } from './transports/broadcast-channel.js'
 import { messagePort } from './transports/message-port.js'
 import type { Bus, BusEvent, Diagnostic } from './types.js'
-import { decodeFrame, MAX_FRAME_EVENTS, MAX_ROUTES, WIRE_VERSION } from './wire.js'
+import { decodeFrame, MAX_FRAME_EVENTS, WIRE_VERSION } from './wire.js'
 
 const buses: Bus[] = []
 const closers: (() => void)[] = []
@@ -406,7 +406,7 @@ describe('copies of a record over several paths', () => {
     const contexts = links.map((transports) => bus(name, transports))
     await vi.waitFor(() => expect(ids(contexts[tab1] as Bus)).toHaveLength(5), { interval: 5 })
     // Every context subscribes once it runs (a worker's record changes after its first hello).
-    contexts.forEach((context, index) => context.subscribe(`late.${index}`, () => {}))
+    for (const [index, context] of contexts.entries()) context.subscribe(`late.${index}`, () => {})
     for (let index = 0; index < contexts.length; index++) {
       await vi.waitFor(() => expect(reaches(contexts[(index + 1) % contexts.length] as Bus, `late.${index}`)).toBe(true), { interval: 5 })
     }

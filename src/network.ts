@@ -10,7 +10,7 @@ import type { EventsFrame, RouteRecord } from './wire.js'
 /** Contexts known at once (route records of distinct ids), at most: records of more are refused. */
 export const MAX_PEERS = 1024
 /** A record's version more than this beyond the highest believed for its context is not believed (about 12 days of beats). */
-export const MAX_VERSION_STEP = 2 ** 20
+export const MAX_VERSION_STEP: number = 2 ** 20
 /** The durable log's announcements: the one reserved topic a (same-origin) peer may publish. */
 const LOG_TOPIC = '$log.appended'
 /** Replies go to `$reply.<asker>.<n>`, and only along the way their request went. */

@@ -5,7 +5,7 @@
 
 import * as core from './core.mjs'
 
-const kinds = { throughput: core.throughput, publishCost: core.publishCost, heap: core.heap }
+const kinds = { throughput: core.throughput, publishCost: core.publishCost, heap: core.heap, durableConsume: core.durableConsume }
 
 const { kind, ...options } = JSON.parse(process.argv[2] ?? '{}')
 const measure = kinds[kind]

@@ -8,6 +8,7 @@ import mitt from 'mitt'
 import { createNanoEvents } from 'nanoevents'
 import { Bench } from 'tinybench'
 import { createBus } from '../dist/index.js'
+import { memoryStore } from '../dist/memory.js'
 
 const TOPIC = 'bench.tick'
 /** Events per burst: below the default capacity (1024), so a subscriber that keeps up never drops. */
@@ -232,4 +233,41 @@ export async function heap({ overflow, checkpoints, chunk }) {
     throw new Error(`heap ${overflow}: published ${stats.published} ≠ 1 running + ${queued} queued + ${stats.dropped} dropped`)
   }
   return { overflow, capacity: CAPACITY, deltas, published: stats.published - publishedBefore, dropped: stats.dropped, queued }
+}
+
+/**
+ * 4. A live durable consumer on memoryStore(): `count` durable events published
+ * `perTask` per task (a macrotask between tasks, so each task is one commit and
+ * one read), timed until the consumer has handled the last one. `laggard`
+ * registers a second consumer that never acks, so compaction keeps every event
+ * and the log grows to `count`: a read that scanned the log from its start
+ * would cost O(log size) per commit.
+ */
+export async function durableConsume({ count, perTask, laggard }) {
+  const store = memoryStore()
+  const bus = createBus({ transports: [], onDiagnostic: quiet, store })
+  if (laggard) await store.register('laggard', TOPIC)
+  const sink = new Sink()
+  bus.subscribe(
+    TOPIC,
+    (event) => {
+      sink.sum += event.data
+      sink.hit()
+    },
+    { durable: 'bench' },
+  )
+  // Live once the subscription has its cursor (it takes its lock and registers first).
+  while (bus.stats().subscriptions[0]?.standby !== false) await nextTask()
+  const done = sink.arm(count)
+  const started = performance.now()
+  for (let index = 0; index < count; index += perTask) {
+    for (let offset = 0; offset < perTask; offset++) bus.publish(TOPIC, index + offset, { durable: true })
+    await nextTask()
+  }
+  await done
+  const ms = performance.now() - started
+  const { published, delivered, stored } = bus.stats()
+  const logged = (await store.read(0, count + 1)).length
+  await bus.close()
+  return { count, perTask, laggard, ms, eventsPerSecond: (count / ms) * 1000, published, delivered, stored, logged }
 }

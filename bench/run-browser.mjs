@@ -78,6 +78,8 @@ const LINK_CAPACITY = 8192
 /** JS heap counts as flat when 1M publishes grew it by at most this much more than 100k did. */
 const FLAT_TOLERANCE_BYTES = 1024 * 1024
 const MB = 1024 * 1024
+/** New tabs opened per startup variant (section 7), after one warm-up tab each. */
+const STARTUP_ROUNDS = 20
 
 /** Goals from the issue. */
 const GOALS = {
@@ -128,8 +130,8 @@ async function rss(pid) {
   }
 }
 
-/** `sections`: which of the five sections to run (all by default). */
-export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6] } = {}) {
+/** `sections`: which of the sections to run (all by default). */
+export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6, 7] } = {}) {
   const started = performance.now()
   const port = await freePort()
   const server = await createServer({
@@ -586,6 +588,50 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6
       )
       console.log()
       results.durable = { variants: entries, ratios: { perEvent, batched } }
+    }
+
+    if (sections.includes(7)) {
+      // A new tab each time: its createBus() (or new BroadcastChannel) and first publish at module evaluation.
+      const variants = [
+        { variant: 'crossbus', label: 'crossbus: createBus(), publish at once', delays: [] },
+        { variant: 'raw', label: 'raw BroadcastChannel: new, postMessage at once', delays: [] },
+      ]
+      const startupUrl = url.replace('index.html', 'startup.html')
+      for (let round = 0; round <= STARTUP_ROUNDS; round++) {
+        for (const entry of variants) {
+          const busName = uniqueName(`startup-${entry.variant}`)
+          await call(receiverPage, 'startupArm', entry.variant, busName)
+          const page = await context.newPage()
+          page.on('pageerror', (error) => problems.push(`startup tab: ${String(error)}`))
+          await page.goto(`${startupUrl}?variant=${entry.variant}&name=${encodeURIComponent(busName)}`)
+          const delay = await Promise.race([
+            call(receiverPage, 'startupWait'),
+            new Promise((resolve) => setTimeout(() => resolve(Number.NaN), ROUND_TIMEOUT_MS)),
+          ])
+          await page.close()
+          if (Number.isNaN(delay)) {
+            invalid = true
+            problems.push(`startup ${entry.variant}: the new tab's first event never arrived`)
+          } else if (round > 0) entry.delays.push(delay)
+        }
+      }
+      for (const entry of variants) {
+        const sorted = [...entry.delays].sort((a, b) => a - b)
+        entry.p50 = percentile(sorted, 50)
+        entry.p90 = percentile(sorted, 90)
+        entry.max = sorted[sorted.length - 1]
+      }
+      const [crossbus, raw] = variants
+      console.log(
+        `7. startup: a new tab publishes at module evaluation; time from its createBus() (raw: new BroadcastChannel) to the event's delivery in a tab already subscribed (wall clocks of the two tabs); ${STARTUP_ROUNDS} new tabs per variant, taking turns`,
+      )
+      table(
+        ['variant', 'p50', 'p90', 'max', 'crossbus p50 ÷ it'],
+        variants.map((entry) => [entry.label, ms(entry.p50), ms(entry.p90), ms(entry.max), entry === crossbus ? '' : ratio(crossbus.p50 / entry.p50)]),
+      )
+      console.log(`   every new tab's first event arrived: ${verdict(variants.every((entry) => entry.delays.length === STARTUP_ROUNDS))}`)
+      console.log()
+      results.startup = { variants, ratio: crossbus.p50 / raw.p50 }
     }
 
     if (profile) results.profiles = await profileCrossbus({ openPage, call, context, uniqueName })

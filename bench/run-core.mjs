@@ -26,6 +26,9 @@ const HEAP_CHUNK = 10_000
 /** Heap counts as flat when 1M publishes grew it by at most this much more than 100k did. */
 const FLAT_TOLERANCE_BYTES = 1024 * 1024
 const MB = 1024 * 1024
+/** Section 4: durable events published, and how many per task. */
+const DURABLE_COUNT = 10_000
+const DURABLE_PER_TASK = [1, 100]
 
 const PUBLISH_LABELS = {
   none: 'no subscriber',
@@ -148,6 +151,27 @@ export async function runCore() {
     }),
   )
 
+  // 4. A live durable consumer on memoryStore.
+  const durable = []
+  for (const perTask of DURABLE_PER_TASK) durable.push(await measure({ kind: 'durableConsume', count: DURABLE_COUNT, perTask, laggard: true }))
+  console.log(
+    `\n4. a live durable consumer on memoryStore(): ${DURABLE_COUNT.toLocaleString('en')} durable events published N per task, timed until it handled the last; ` +
+      'a second consumer that never acks keeps every event in the log',
+  )
+  table(
+    ['case', 'events/s', 'ms', 'in the log at the end'],
+    durable.map((row) => [`${row.perTask} per task`, rate(row.eventsPerSecond), row.ms.toFixed(0), row.logged.toLocaleString('en')]),
+  )
+  const lost = durable.filter((row) => row.delivered !== row.count || row.stored !== row.count)
+  for (const row of lost) console.log(`   ${row.perTask} per task: stored ${row.stored}, delivered ${row.delivered} of ${row.count} — EVENTS LOST`)
+  if (lost.length > 0) process.exitCode = 1
+  const oneByOne = durable.find((row) => row.perTask === 1)
+  const batched = durable.find((row) => row.perTask === 100)
+  console.log(
+    `   reads cost O(new events): 1 per task runs at ${(oneByOne.eventsPerSecond / batched.eventsPerSecond).toFixed(2)}× the rate of 100 per task ` +
+      '(issue 10: before reads bisected the log, 3.3 k/s, 0.04×)',
+  )
+
   const results = {
     date: new Date().toISOString(),
     node: process.version,
@@ -161,6 +185,7 @@ export async function runCore() {
     ratios,
     publishCost,
     heap,
+    durable,
   }
   await writeFile(new URL('./results-core.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`)
   console.log('\nwrote bench/results-core.json')

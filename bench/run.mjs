@@ -1,10 +1,10 @@
 // `npm run bench` (after the build): the in-process core part (run-core.mjs),
-// then the Chromium part (run-browser.mjs), each printing its tables and
+// the Chromium part (run-browser.mjs) and the hostile-input part (run-hostile.mjs), each printing its tables and
 // writing bench/results-<part>.json. See bench/README.md.
 //
-//   npm run bench                     # both parts
-//   npm run bench -- --only=core      # one part: core or browser
-//   npm run bench -- --only=browser --sections=1,3   # some of the browser sections (1-6)
+//   npm run bench                     # all three parts
+//   npm run bench -- --only=core      # one part: core, browser or hostile
+//   npm run bench -- --only=browser --sections=1,3   # some of the browser sections (1-7)
 //   npm run bench -- --only=browser --profile   # also CPU-profile crossbus in Chromium
 //   npm run bench -- --only=hostile --baseline=../other-checkout/dist   # floods, beside another build
 
@@ -17,9 +17,9 @@ if (only !== undefined && !PARTS.includes(only)) {
   process.exit(2)
 }
 const sectionsArg = args.find((arg) => arg.startsWith('--sections='))
-const sections = sectionsArg === undefined ? [1, 2, 3, 4, 5, 6] : sectionsArg.slice('--sections='.length).split(',').map(Number)
-if (sections.some((section) => !Number.isInteger(section) || section < 1 || section > 6)) {
-  console.error(`--sections takes browser section numbers 1-6, comma-separated; got ${sectionsArg}`)
+const sections = sectionsArg === undefined ? [1, 2, 3, 4, 5, 6, 7] : sectionsArg.slice('--sections='.length).split(',').map(Number)
+if (sections.some((section) => !Number.isInteger(section) || section < 1 || section > 7)) {
+  console.error(`--sections takes browser section numbers 1-7, comma-separated; got ${sectionsArg}`)
   process.exit(2)
 }
 const baseline = args.find((arg) => arg.startsWith('--baseline='))?.slice('--baseline='.length)

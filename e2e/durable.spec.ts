@@ -205,3 +205,65 @@ test('a retained durable event outlives the tab that published it: a tab opened 
   }, name)
   expect(seen).toEqual([{ theme: 'dark' }])
 })
+
+test('the log deleted from another tab while a consumer runs: the consumer reports it and handles every event committed after', async ({ open, name }) => {
+  test.setTimeout(60_000)
+  const handled: Handled[] = []
+  const consumer = await consumerTab(await open(), handled, 'consumer', { name, dbName: name, consumer: 'survivor', pattern: 'jobs.>', delay: 0 })
+  const publisher = await open()
+  await publisher.evaluate((busName) => {
+    const { kit } = window
+    window.ctx = new kit.Ctx({ name: busName, store: kit.indexedDbStore({ dbName: busName }) })
+  }, name)
+  const before = await publisher.evaluate(() => window.kit.publishDurable(window.ctx, 'jobs.run', 20, 20, 0))
+  await expect.poll(() => tally(before, handled).missing.length, { timeout: 10_000 }).toBe(0)
+  // A third tab deletes the database ("clear site data" does the same): positions start again at 1.
+  const deleter = await open()
+  await deleter.evaluate(
+    (dbName) =>
+      new Promise<void>((resolve, reject) => {
+        const request = indexedDB.deleteDatabase(dbName)
+        request.onsuccess = () => resolve()
+        request.onerror = () => reject(request.error)
+      }),
+    name,
+  )
+  const after = await publisher.evaluate(() => window.kit.publishDurable(window.ctx, 'jobs.run', 50, 50, 0))
+  expect(after).toHaveLength(50)
+  await expect.poll(() => tally(after, handled).missing.length, { timeout: 15_000, message: 'every event committed after the deletion handled' }).toBe(0)
+  const reports = await consumer.evaluate(() =>
+    window.ctx.diagnostics.filter((diagnostic) => diagnostic.type === 'storage-error').map((diagnostic) => diagnostic.message),
+  )
+  expect(reports.some((message) => /deleted or replaced/.test(message))).toBe(true)
+})
+
+test("FIFO per source across tabs: a durable subscription gets another tab's durable and plain events in publish order", async ({ open, name }) => {
+  const consumer = await open()
+  await consumer.evaluate((busName) => {
+    const { kit } = window
+    window.ctx = new kit.Ctx({ name: busName, store: kit.indexedDbStore({ dbName: busName }) })
+    window.ctx.record('orders.*', { durable: 'ordered' })
+  }, name)
+  await expect.poll(() => consumer.evaluate(() => window.ctx.bus.stats().subscriptions[0]?.standby)).toBe(false)
+  const publisher = await open()
+  const expected = await publisher.evaluate(async (busName) => {
+    const { kit } = window
+    window.ctx = new kit.Ctx({ name: busName, store: kit.indexedDbStore({ dbName: busName }) })
+    await window.ctx.wanted('orders.probe')
+    const sent: number[] = []
+    // Ten rounds of A1 durable, A2, A3 durable, A4, one round per task.
+    for (let round = 0; round < 10; round++) {
+      for (let index = 0; index < 4; index++) {
+        const n = round * 4 + index
+        sent.push(n)
+        window.ctx.bus.publish('orders.placed', { n }, { durable: index % 2 === 0 })
+      }
+      await new Promise((resolve) => setTimeout(resolve, 0))
+    }
+    await window.ctx.bus.flush()
+    return sent
+  }, name)
+  await expect.poll(() => consumer.evaluate(() => window.ctx.count('orders.*')), { timeout: 10_000 }).toBe(expected.length)
+  const order = await consumer.evaluate(() => window.ctx.events('orders.*').map((event) => (event.data as { n: number }).n))
+  expect(order).toEqual(expected)
+})

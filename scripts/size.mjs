@@ -23,12 +23,13 @@ const kB = (bytes) => (bytes / 1024).toFixed(2)
 /** entry → limit in bytes, min+gzip. */
 const LIMITS = {
   // Issue 11's hardening (the decoder, de-duplication windows, the trust checks and every bound) added about 3 kB.
-  crossbus: { file: 'src/index.ts', limit: 18432 },
+  crossbus: { file: 'src/index.ts', limit: 19456 },
   'crossbus/transports': { file: 'src/transports/index.ts', limit: 3072 },
   // idb and memory carry the durable engine (defineStore): an app without a store ships none of it.
-  'crossbus/idb': { file: 'src/store/idb.ts', limit: 5376 },
-  'crossbus/store': { file: 'src/store/index.ts', limit: 4096 },
-  'crossbus/memory': { file: 'src/store/memory.ts', limit: 4608 },
+  // Issue 10's durable acks, FIFO per source, replaced-log and malformed-record handling took the engine from 3.35 to 4.9 kB.
+  'crossbus/idb': { file: 'src/store/idb.ts', limit: 7680 },
+  'crossbus/store': { file: 'src/store/index.ts', limit: 5248 },
+  'crossbus/memory': { file: 'src/store/memory.ts', limit: 6400 },
 }
 
 /** What every app does; the baseline does only this. */
@@ -36,10 +37,12 @@ const BASELINE = `document.body.textContent = 'x'\n`
 
 /** The apps: name → main.ts, and the most crossbus (or the reference) may add to the baseline, gzip. */
 const APPS = {
-  // Issue 9 aimed at 10 kB and 13 kB and reached 13.74 and 17.29 kB; issue 11's hardening added about 3 kB
-  // (16.77 and 20.31 kB): the limits guard that with a little room.
+  // Issue 9 aimed at 10 kB and 13 kB and reached 13.74 and 17.29 kB; issue 10 (start, close, errors) added about
+  // 1.3 kB, and its durable part (acks, FIFO per source, replaced logs, malformed records) about 2 kB to the store
+  // app; issue 11's hardening about 3.2 kB to both (18.36 and 23.90 kB). The limits guard what is reached now,
+  // with a little room.
   'createBus(), default link, one publish and subscribe': {
-    limit: 17664,
+    limit: 19200,
     main: `import { createBus } from 'crossbus'
 
 const bus = createBus<{ 'app.ping': { n: number } }>()
@@ -50,7 +53,7 @@ bus.publish('app.ping', { n: 1 })
 ${BASELINE}`,
   },
   'createBus({ store: indexedDbStore() }), one durable publish': {
-    limit: 21248,
+    limit: 24832,
     main: `import { createBus } from 'crossbus'
 import { indexedDbStore } from 'crossbus/idb'
 

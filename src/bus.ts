@@ -35,6 +35,7 @@ import { defaultTransports } from './transports/default.js'
 import type { Bus, BusEvent, BusOptions, BusStats, EventMap, OnceOptions, ProcessOptions, SubscribeOptions, Subscription } from './types.js'
 
 const DEFAULT_CAPACITY = 1024
+const DEFAULT_CLOSE_TIMEOUT = 5000
 const RESOLVED: Promise<void> = Promise.resolve()
 
 const asyncDisposeSymbol: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose)
@@ -51,6 +52,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   if (options === null || typeof options !== 'object') throw new TypeError('crossbus: createBus options must be an object')
   const capacity = positiveInteger('capacity', options.capacity, DEFAULT_CAPACITY)
   const overflow = overflowPolicy('overflow', options.overflow, 'drop-newest')
+  const closeTimeout = duration('closeTimeout', options.closeTimeout) ?? DEFAULT_CLOSE_TIMEOUT
   const report = createReporter(options.onDiagnostic)
   const id = randomId()
   const name = options.name ?? 'crossbus'
@@ -85,6 +87,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
             retained: (patterns) => retained.matching(patterns),
             answered: (ask, event) => retained.answered(ask, event),
             peerJoined: () => retained.peerJoined(),
+            keepAlive: options.keepAlive !== false,
           },
           transports,
         )
@@ -158,7 +161,7 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     })
   }
 
-  function reply(pattern: string, handler: (event: BusEvent) => unknown, subscribeOptions?: SubscribeOptions): Subscription {
+  function reply(pattern: string, handler: Handler, subscribeOptions?: SubscribeOptions): Subscription {
     callback('handler', handler)
     return toSubscription(requests.reply(pattern, handler, subscribeOptions))
   }
@@ -180,16 +183,28 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
   }
 
   let closing: Promise<void> | undefined
-  function close(): Promise<void> {
+  /**
+   * Graceful, with a deadline: no more publishes, subscriptions or remote events
+   * at once; queued deliveries and running handlers (processors too) go on
+   * until everything is idle or `timeout` passes; then what still runs sees its
+   * signal abort, what is queued is dropped and counted, and the links say goodbye.
+   */
+  function close(closeOptions?: { timeout?: number }): Promise<void> {
+    if (closeOptions !== undefined && (closeOptions === null || typeof closeOptions !== 'object')) {
+      throw new TypeError('crossbus: close options must be an object')
+    }
+    const timeout = duration('timeout', closeOptions?.timeout) ?? closeTimeout
     closing ??= (async () => {
       const reason = new CrossbusError('CLOSED', 'the bus is closed')
       publisher.close()
-      // Processors and their backoff waits stop now, streams end after what is queued; handlers keep draining.
+      network?.closing()
+      durable?.closing()
+      // Streams end after what is queued; pending once() and request() reject with CLOSED.
       registry.closing(reason)
       lifecycle.abort(reason)
-      await dispatcher.whenIdle()
+      if (timeout > 0) await untilIdle(dispatcher, timeout)
       registry.closed(reason)
-      // Durable subscriptions waiting for their lock are not routed yet; their last acks are written.
+      // Durable events not acked stay in the log; the acks of what was handled are written.
       await durable?.close()
       network?.close()
     })()
@@ -209,7 +224,18 @@ export function createBus<E extends EventMap = EventMap>(options: BusOptions = {
     stats,
     flush,
     close,
-    [asyncDisposeSymbol]: close,
+    [asyncDisposeSymbol]: () => close(),
   }
   return bus as unknown as Bus<E>
+}
+
+/** Resolves when the dispatcher is idle or after `timeout` ms, whichever comes first. */
+function untilIdle(dispatcher: Dispatcher, timeout: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeout)
+    void dispatcher.whenIdle().then(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
 }

@@ -45,6 +45,11 @@ class Window {
     return true
   }
 
+  /** Was this seq marked (false for one outside the window)? */
+  seen(seq: number): boolean {
+    return seq <= this.high && this.covers(seq) && this.#has(seq)
+  }
+
   #has(seq: number): boolean {
     const bit = seq % DEDUPE_WINDOW
     return ((this.bits[bit >>> 5] as number) & (1 << (bit & 31))) !== 0
@@ -83,6 +88,12 @@ export class SourceSeqs {
   /** The lowest seq ever taken from this source: below it nothing was seen, so nothing can be a duplicate. */
   #lowest = Number.POSITIVE_INFINITY
   #staleRun = 0
+
+  /** Was this seq taken already? Looks without taking it (answers to a retained-state request). */
+  seen(seq: number): boolean {
+    for (const window of this.#windows) if (window.seen(seq)) return true
+    return false
+  }
 
   accept(seq: number): Seen {
     const windows = this.#windows

@@ -5,9 +5,11 @@ const MAX_REMEMBERED = 1024
 
 /**
  * The bus's diagnostic sink. With `onDiagnostic` every report goes there (a
- * throwing callback never reaches the publisher); without it, console.warn
- * prints the first report of each kind and place and stays quiet after that,
- * while stats() keeps counting.
+ * throwing callback never reaches the publisher). Without it, every handler
+ * error goes to the platform's `reportError` where it exists (so
+ * window.onerror, `error` listeners and error monitoring see it), to
+ * console.error elsewhere; of the other reports, console.warn prints the first
+ * of each kind and place and stays quiet after that, while stats() keeps counting.
  */
 export function createReporter(onDiagnostic?: (diagnostic: Diagnostic) => void): (diagnostic: Diagnostic) => void {
   if (onDiagnostic !== undefined) {
@@ -22,6 +24,13 @@ export function createReporter(onDiagnostic?: (diagnostic: Diagnostic) => void):
   const seen = new Set<string>()
   return (diagnostic) => {
     if (diagnostic.type === 'peer-join' || diagnostic.type === 'peer-leave') return
+    if (diagnostic.type === 'handler-error') {
+      // The platform's own error reporting where it exists: window.onerror, `error` listeners and error monitoring see it.
+      const { reportError } = globalThis as { reportError?: (error: unknown) => void }
+      if (typeof reportError === 'function') reportError(diagnostic.error)
+      else console.error(diagnostic.message, diagnostic.error)
+      return
+    }
     const place = diagnostic.subscription ?? diagnostic.transport ?? diagnostic.topic ?? ''
     const key = `${diagnostic.type}\u0000${place}`
     if (seen.has(key)) return

@@ -5,8 +5,8 @@ import { createBus } from './bus.js'
 import { CrossbusError } from './errors.js'
 import { indexedDbStore } from './store/idb.js'
 import { memoryStore } from './store/memory.js'
-import { freshDbName, realIndexedDb } from '../test/idb.js'
-import { codeOf, deferred, diagnostics, localBus, recorder } from '../test/helpers.js'
+import { deleteDatabase, freshDbName, readRaw, realIndexedDb, writeRaw } from '../test/idb.js'
+import { codeOf, deferred, diagnostics, localBus, microtasks, recorder } from '../test/helpers.js'
 import { messageChannelPair } from '../test/link-conformance.js'
 import type { BusEvent, Diagnostic, Store } from './types.js'
 
@@ -14,6 +14,8 @@ import type { BusEvent, Diagnostic, Store } from './types.js'
 interface Log {
   store: Store
   open(): Store
+  /** Puts one malformed record at the end of the log, as something that is not crossbus might. */
+  corrupt(): Promise<void>
 }
 
 const logs: [string, (options?: { maxEvents?: number }) => Log][] = [
@@ -21,14 +23,29 @@ const logs: [string, (options?: { maxEvents?: number }) => Log][] = [
     'memoryStore',
     (options) => {
       const store = memoryStore(options)
-      return { store, open: () => store }
+      return {
+        store,
+        open: () => store,
+        corrupt: async () => void (await store.append([{ id: 42, topic: 'jobs', seq: 'x', headers: null } as never])),
+      }
     },
   ],
   [
     `indexedDbStore (${realIndexedDb ? 'IndexedDB' : 'fake-indexeddb'})`,
     (options) => {
       const dbName = freshDbName('crossbus-durable')
-      return { store: indexedDbStore({ dbName, ...options }), open: () => indexedDbStore({ dbName, ...options }) }
+      return {
+        store: indexedDbStore({ dbName, ...options }),
+        open: () => indexedDbStore({ dbName, ...options }),
+        corrupt: async () => {
+          // The layout of src/store/idb.ts: 'next' is the next position, ['b', last] a batch of events.
+          const next = ((await readRaw(dbName, 'next')) as number | undefined) ?? 1
+          await writeRaw(dbName, [
+            ['next', next + 1],
+            [['b', next], 'not a batch of events'],
+          ])
+        },
+      }
     },
   ],
 ]
@@ -314,6 +331,307 @@ describe.each(logs)('durable log on %s', (_name, newLog) => {
     expect(seqs(live.events)).toEqual(Array.from({ length: 20 }, (_, index) => index))
     await Promise.all([publisher.close(), consumer.close()])
   })
+})
+
+describe.each(logs)('durable acks on %s: nothing lost at the seams (issue 10)', (_name, newLog) => {
+  const cursorOf = async (log: Log, name: string, pattern: string): Promise<number> => (await log.open().register(name, pattern)).cursor
+
+  test.each([
+    [0, undefined],
+    [1, undefined],
+    [0, 0],
+    [1, 0],
+    [2, 0],
+    [3, 0],
+  ])("a processor's success just before close() is acked (close %i microtask(s) after the handler finished, timeout %s)", async (wait, timeout) => {
+    const log = newLog()
+    const bus = localBus({ store: log.store })
+    const finished = deferred()
+    bus.process(
+      'jobs',
+      async () => {
+        await Promise.resolve()
+        finished.resolve()
+      },
+      { durable: 'finisher' },
+    )
+    bus.publish('jobs', 1, { durable: true })
+    await finished.promise
+    await microtasks(wait)
+    await (timeout === undefined ? bus.close() : bus.close({ timeout }))
+    expect(await cursorOf(log, 'finisher', 'jobs')).toBe(1)
+    expect(bus.stats()).toMatchObject({ delivered: 1, failed: 0 })
+  })
+
+  test("a processor's synchronous success just before its subscription ends is acked", async () => {
+    const log = newLog()
+    const bus = localBus({ store: log.store })
+    const finished = deferred()
+    const processor = bus.process('jobs', () => finished.resolve(), { durable: 'quick' })
+    bus.publish('jobs', 1, { durable: true })
+    await finished.promise
+    processor.unsubscribe()
+    await bus.close()
+    expect(await cursorOf(log, 'quick', 'jobs')).toBe(1)
+  })
+
+  test('a deadLetter callback that throws does not ack: the event stays in the log and comes again', async () => {
+    const log = newLog()
+    const { of, onDiagnostic } = diagnostics()
+    const bus = localBus({ store: log.store, onDiagnostic })
+    const letters: BusEvent[] = []
+    bus.process(
+      'jobs',
+      () => {
+        throw new Error('cannot do it')
+      },
+      {
+        durable: 'picky',
+        retry: { attempts: 1 },
+        deadLetter: (event) => {
+          letters.push(event)
+          if (letters.length === 1) throw new Error('the dead-letter sink is down')
+        },
+      },
+    )
+    await vi.waitFor(() => expect(bus.stats().subscriptions[0]?.standby).toBe(false))
+    bus.publish('jobs', 'x', { durable: true })
+    await vi.waitFor(() => expect(letters).toHaveLength(1))
+    // Not acked: compaction keeps it.
+    expect(await log.store.compact()).toMatchObject({ deleted: 0 })
+    expect((await log.store.read(0, 10)).map((stored) => stored.data)).toEqual(['x'])
+    await vi.waitFor(() => expect(letters).toHaveLength(2), { timeout: 5000 })
+    expect(letters.map((letter) => [letter.data, letter.redelivered])).toEqual([
+      ['x', false],
+      ['x', true],
+    ])
+    expect(of('handler-error').some((diagnostic) => /deadLetter threw/.test(diagnostic.message))).toBe(true)
+    // The callback returned the second time: acked, and the event may leave.
+    await vi.waitFor(async () => expect(await cursorOf(log, 'picky', 'jobs')).toBe(1))
+    await bus.close()
+  })
+
+  test('a dead letter whose durable append fails does not ack the original: it comes again and its dead letter is stored', async () => {
+    const log = newLog()
+    const bus = localBus({ store: log.store, onDiagnostic: () => {} })
+    const append = log.store.append.bind(log.store)
+    let refused = 0
+    vi.spyOn(log.store, 'append').mockImplementation((events) => {
+      if (refused === 0 && events.some((event) => event.topic === 'jobs.failed')) {
+        refused++
+        return Promise.reject(new CrossbusError('QUOTA_EXCEEDED', 'the storage quota is exceeded'))
+      }
+      return append(events)
+    })
+    const attempts: boolean[] = []
+    bus.process(
+      'jobs',
+      (event) => {
+        attempts.push(event.redelivered)
+        throw new Error('cannot do it')
+      },
+      { durable: 'charger', retry: { attempts: 1 }, deadLetter: 'jobs.failed' },
+    )
+    await vi.waitFor(() => expect(bus.stats().subscriptions[0]?.standby).toBe(false))
+    bus.publish('jobs', 'x', { durable: true })
+    await vi.waitFor(() => expect(attempts).toEqual([false, true]), { timeout: 5000 })
+    await vi.waitFor(async () =>
+      expect((await log.store.read(0, 10)).map((stored) => [stored.topic, stored.data])).toEqual([
+        ['jobs', 'x'],
+        ['jobs.failed', 'x'],
+      ]),
+    )
+    expect(refused).toBe(1)
+    await vi.waitFor(async () => expect(await cursorOf(log, 'charger', 'jobs')).toBe(2))
+    await bus.close()
+  })
+
+  test('FIFO per source: durable and plain events of one context reach a durable subscription in publish order', async () => {
+    const { store } = newLog()
+    const bus = localBus({ store })
+    const seen = recorder()
+    bus.subscribe('a', seen.handler, { durable: 'ordered' })
+    await vi.waitFor(() => expect(bus.stats().subscriptions[0]?.standby).toBe(false))
+    const expected: string[] = []
+    for (let round = 0; round < 5; round++) {
+      for (let index = 1; index <= 4; index++) {
+        const data = `${round}:A${index}`
+        expected.push(data)
+        bus.publish('a', data, { durable: index % 2 === 1 })
+      }
+      if (round % 2 === 1) await bus.flush()
+    }
+    await seen.until(expected.length)
+    expect(seqs(seen.events)).toEqual(expected)
+    await bus.close()
+  })
+
+  test('a plain event held behind a durable one whose append failed is not lost: it arrives once the hold times out', async () => {
+    const { store } = newLog()
+    const bus = localBus({ store, onDiagnostic: () => {} })
+    const seen = recorder()
+    bus.subscribe('a', seen.handler, { durable: 'patient' })
+    await vi.waitFor(() => expect(bus.stats().subscriptions[0]?.standby).toBe(false))
+    vi.spyOn(store, 'append').mockRejectedValueOnce(new CrossbusError('QUOTA_EXCEEDED', 'the storage quota is exceeded'))
+    const lost = bus.publish('a', 'never stored', { durable: true })
+    bus.publish('a', 'plain')
+    await expect(lost.persisted).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' })
+    expect(seqs(await seen.until(1))).toEqual(['plain'])
+    bus.publish('a', 'stored', { durable: true })
+    bus.publish('a', 'after')
+    await seen.until(3)
+    expect(seqs(seen.events)).toEqual(['plain', 'stored', 'after'])
+    await bus.close()
+  }, 10_000)
+
+  test('close() delivers the plain events held behind durable ones it will not read any more', async () => {
+    const { store } = newLog()
+    const bus = localBus({ store })
+    const seen = recorder()
+    bus.subscribe('a', seen.handler, { durable: 'closing' })
+    await vi.waitFor(() => expect(bus.stats().subscriptions[0]?.standby).toBe(false))
+    bus.publish('a', 'durable', { durable: true })
+    bus.publish('a', 'plain')
+    // Closing in the same task: the durable event is committed, but the consumer reads nothing more.
+    await bus.close()
+    expect(seqs(seen.events)).toContain('plain')
+    expect(bus.stats()).toMatchObject({ dropped: 0 })
+  })
+
+  test("FIFO per source across contexts: a durable subscription gets another context's durable and plain events in publish order", async () => {
+    const log = newLog()
+    const { left, right } = messageChannelPair()
+    const publisher = createBus({ store: log.store, transports: [left] })
+    const consumer = createBus({ store: log.open(), transports: [right] })
+    const seen = recorder()
+    consumer.subscribe('a', seen.handler, { durable: 'remote-ordered' })
+    await vi.waitFor(() => expect(consumer.stats().subscriptions[0]?.standby).toBe(false))
+    // Once a probe arrives, the publisher knows the consumer's interest (its durable subscription came first).
+    const probe = recorder()
+    consumer.subscribe('probe', probe.handler)
+    await vi.waitFor(() => {
+      publisher.publish('probe', 0)
+      expect(probe.events.length).toBeGreaterThan(0)
+    })
+    const expected = ['A1', 'A2', 'A3', 'A4']
+    for (const [index, data] of expected.entries()) publisher.publish('a', data, { durable: index % 2 === 0 })
+    await seen.until(4)
+    expect(seqs(seen.events)).toEqual(expected)
+    await Promise.all([publisher.close(), consumer.close()])
+  })
+
+  test('a malformed record in the log is skipped with a storage-error, counted, and the consumer goes on', async () => {
+    const log = newLog()
+    const { of, onDiagnostic } = diagnostics()
+    const bus = localBus({ store: log.store, onDiagnostic })
+    bus.publish('jobs', 1, { durable: true })
+    bus.publish('jobs', 2, { durable: true })
+    await bus.flush()
+    await log.corrupt()
+    bus.publish('jobs', 3, { durable: true })
+    await bus.flush()
+    const seen = recorder()
+    bus.subscribe('jobs', seen.handler, { durable: 'tough' })
+    await seen.until(3)
+    expect(seqs(seen.events)).toEqual([1, 2, 3])
+    const [report] = of('storage-error')
+    expect(report?.message).toMatch(/malformed record at position 3/)
+    expect(bus.stats().rejected).toBe(1)
+    // Past it: acked, so the consumer does not trip on it again.
+    await vi.waitFor(async () => expect(await cursorOf(log, 'tough', 'jobs')).toBe(4))
+    bus.publish('jobs', 4, { durable: true })
+    await seen.until(4)
+    expect(of('storage-error')).toHaveLength(1)
+    await bus.close()
+  })
+
+  test('durable + retain as persisted state: 1,000 updates with no consumer leave one entry after compaction', async () => {
+    const { store } = newLog()
+    const bus = localBus({ store })
+    for (let index = 0; index < 1000; index++) bus.publish('settings.theme', { version: index }, { durable: true, retain: true })
+    await bus.flush()
+    expect(await store.compact()).toEqual({ deleted: 999, evicted: 0 })
+    expect((await store.read(0, 2000)).map((stored) => stored.data)).toEqual([{ version: 999 }])
+    await bus.close()
+    const later = localBus({ store })
+    const seen = recorder()
+    later.subscribe('settings.*', seen.handler, { last: true })
+    expect(seqs(await seen.until(1))).toEqual([{ version: 999 }])
+    await later.close()
+  })
+
+  test('stats() of a durable subscription has a backlog: the stored matching events it has not acked yet', async () => {
+    const { store } = newLog()
+    const bus = localBus({ store })
+    const gate = deferred()
+    const subscription = bus.subscribe('jobs', () => gate.promise, { durable: 'behind', capacity: 8 })
+    await vi.waitFor(() => expect(subscription.stats()).toMatchObject({ standby: false, backlog: 0 }))
+    for (let index = 0; index < 100; index++) bus.publish('jobs', index, { durable: true })
+    await bus.flush()
+    // One running, seven queued, 92 waiting in the store: queued caps at the capacity, backlog does not.
+    await vi.waitFor(() => expect(subscription.stats()).toMatchObject({ queued: 7, capacity: 8, backlog: 100 }))
+    gate.resolve()
+    await vi.waitFor(() => expect(subscription.stats()).toMatchObject({ delivered: 100, backlog: 0 }))
+    await bus.close()
+  })
+})
+
+describe('durable log on indexedDbStore: what happens to a database while in use', () => {
+  test("close() closes its store's connection: 200 buses created and closed leave no connection open", async () => {
+    const open = new Set<IDBDatabase>()
+    const factory = indexedDB
+    const realOpen = factory.open.bind(factory)
+    const realClose = IDBDatabase.prototype.close
+    const opening = vi.spyOn(factory, 'open').mockImplementation((...args: Parameters<IDBFactory['open']>) => {
+      const request = realOpen(...args)
+      request.addEventListener('success', () => open.add(request.result))
+      return request
+    })
+    const closing = vi.spyOn(IDBDatabase.prototype, 'close').mockImplementation(function (this: IDBDatabase) {
+      open.delete(this)
+      realClose.call(this)
+    })
+    try {
+      const dbName = freshDbName('crossbus-cycles')
+      for (let cycle = 0; cycle < 200; cycle++) {
+        const bus = localBus({ store: indexedDbStore({ dbName }) })
+        bus.subscribe('jobs', () => {}, { durable: 'cycler' })
+        await bus.publish('jobs', cycle, { durable: true }).persisted
+        await bus.close()
+      }
+      expect(opening.mock.calls.length).toBeGreaterThanOrEqual(200)
+      expect(open.size).toBe(0)
+    } finally {
+      opening.mockRestore()
+      closing.mockRestore()
+    }
+  }, 60_000)
+
+  test.each([10, 50])(
+    'the database deleted by another tab: a live consumer reports it and reads the new log from its start (%i new events)',
+    async (count) => {
+      const dbName = freshDbName('crossbus-deleted')
+      const { of, onDiagnostic } = diagnostics()
+      const publisher = localBus({ store: indexedDbStore({ dbName }) })
+      const consumer = localBus({ store: indexedDbStore({ dbName }), onDiagnostic })
+      const seen = recorder()
+      consumer.subscribe('jobs', seen.handler, { durable: 'survivor' })
+      for (let index = 0; index < 20; index++) publisher.publish('jobs', index, { durable: true })
+      await publisher.flush()
+      await seen.until(20)
+      await deleteDatabase(dbName)
+      // Positions start again at 1 in the new database; every one of these was committed.
+      const receipts = Array.from({ length: count }, (_, index) => publisher.publish('jobs', 100 + index, { durable: true }))
+      await Promise.all(receipts.map((receipt) => receipt.persisted))
+      await seen.until(20 + count)
+      expect(seqs(seen.events.slice(20))).toEqual(Array.from({ length: count }, (_, index) => 100 + index))
+      const [report] = of('storage-error')
+      expect(report?.error).toMatchObject({ code: 'STORAGE_UNAVAILABLE' })
+      expect(report?.message).toMatch(/deleted or replaced/)
+      await Promise.all([publisher.close(), consumer.close()])
+    },
+    15_000,
+  )
 })
 
 describe('durable failures', () => {

@@ -4,7 +4,7 @@
  * so an app that uses no store ships none of it. This module is a leaf: a
  * symbol and types.
  */
-import type { Subscriber } from './subscriber.js'
+import type { Offered, Subscriber } from './subscriber.js'
 import type { BusEvent, Diagnostic, Store } from './types.js'
 
 /** Where a store carries the factory of its durable engine. */
@@ -17,7 +17,8 @@ export interface DurableHost {
   /** The bus name: durable consumer locks are per bus name and store. */
   readonly name: string
   report(diagnostic: Diagnostic): void
-  count(field: 'stored' | 'evicted', amount: number): void
+  /** stored: committed; evicted: compacted away unhandled; rejected: malformed records skipped in the log. */
+  count(field: 'stored' | 'evicted' | 'rejected', amount: number): void
   /** Tells the other contexts that the log grew (they read it). */
   announce(position: number): void
   /** The retained durable events the store kept, loaded once at start. */
@@ -28,13 +29,22 @@ export interface DurableHost {
 export interface DurableEngine {
   /** Queues a durable event for the next append transaction; `persisted` of its receipt. */
   append(event: BusEvent, retain: boolean): { readonly promise: Promise<void> }
-  /** The log may have grown (another context said so). */
-  grew(): void
+  /** The log may have grown (another context said so), to `position` where it said (a number from the wire: checked). */
+  grew(position?: unknown): void
+  /**
+   * A live event for a durable subscription (routed to it, in publish or from a link). A durable event
+   * is not queued (DROPPED: the subscription reads it from the store) but noted, so that a plain event
+   * of the same source published after it waits until it was read: FIFO per source. A plain event is
+   * offered, or held (QUEUED) behind such a durable event.
+   */
+  live(subscriber: Subscriber, event: BusEvent, durable: boolean): Offered
   /** Starts a durable subscription: it waits for its consumer's lock, then `activate` routes it, and it replays and follows. */
   consume(subscriber: Subscriber, name: string, activate: () => void): void
   /** Resolves when every event appended so far is committed or has failed. */
   flush(): Promise<void>
-  /** Waits for appends and every consumer's last ack; stops compacting. */
+  /** The bus is closing: consumers read nothing more from the log; what they hold is still handled and acked. */
+  closing(): void
+  /** Waits for appends, every consumer's last ack and every store call under way; stops compacting; closes the store's connection. */
   close(): Promise<void>
 }
 

@@ -1,8 +1,8 @@
 import { BUSY, IDLE, YIELD, type DrainState, now } from './dispatcher.js'
 import { copyEvent, isThenable, Subscriber, type SubscriberHost, type SubscriberOptions } from './subscriber.js'
-import type { BusEvent } from './types.js'
+import type { BusEvent, HandlerContext } from './types.js'
 
-export type Handler = (event: BusEvent) => unknown
+export type Handler = (event: BusEvent, context: HandlerContext) => unknown
 
 /**
  * `subscribe`: calls the handler for each event in order; an async handler is
@@ -21,6 +21,7 @@ export class HandlerSubscriber extends Subscriber {
     if (this.#running !== undefined) return BUSY
     const queue = this.queue
     const handler = this.#handler
+    const context = this.context
     const after = this.afterHandled
     let delivered = 0
     let state: DrainState = IDLE
@@ -29,7 +30,7 @@ export class HandlerSubscriber extends Subscriber {
       if (event === undefined) break
       let result: unknown
       try {
-        result = handler(this.copy ? copyEvent(event) : event)
+        result = handler(this.copy ? copyEvent(event) : event, context)
       } catch (error) {
         this.recordFailure(event, error)
         if (after !== undefined) after(event)

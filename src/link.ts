@@ -187,8 +187,20 @@ export class Link {
   readonly fromSource: boolean
   /** Since when this link has had no neighbor, its last one having timed out; undefined otherwise. */
   silentSince: number | undefined = undefined
+  /**
+   * Until it has heard its peers' interest, the link takes every event this
+   * context publishes (see DISCOVERY_MS): ended by its peer's first hello
+   * (point links) or by the network's heartbeat once the time is up.
+   */
+  discovering = true
+  readonly openedAt: number = Date.now()
 
-  constructor(host: LinkHost, transport: Transport, endpoint: Endpoint, fromSource = false) {
+  /**
+   * A link over `endpoint`. It says its first hello when the network calls
+   * announce({ ask: true }) (after the app's first subscriptions, for the
+   * links a bus opens at start). `fromSource`: accepted from an EndpointSource.
+   */
+  constructor(host: LinkHost, transport: Transport, endpoint: Endpoint, { fromSource = false }: { fromSource?: boolean } = {}) {
     this.#host = host
     this.fromSource = fromSource
     this.name = transport.name
@@ -216,7 +228,6 @@ export class Link {
       (message) => this.#receive(message),
       (reason) => this.refuse(`a frame: ${reason}`),
     )
-    this.announce({ ask: true })
   }
 
   /**
@@ -337,6 +348,12 @@ export class Link {
     })
   }
 
+  /** Posts now a hello this link owes (an answer or an ask held by the throttle): what follows must not overtake it. */
+  helloFirst(): void {
+    this.#answerAsk.flush()
+    this.#askStrangers.flush()
+  }
+
   /** Posts events answering a retained-state request (outside the queue: they are few), in frames of `batch`. */
   answer(to: string, events: readonly BusEvent[], ask: number): void {
     for (let start = 0; start < events.length; start += this.batch) this.#postEvents(events.slice(start, start + this.batch), { ask, to })
@@ -371,6 +388,15 @@ export class Link {
       rejected: this.rejected,
       duplicates: this.duplicates,
       peers: this.neighbors.size,
+    }
+  }
+
+  /** Node: whether this link's endpoint keeps the thread alive. */
+  keepAlive(keep: boolean): void {
+    try {
+      this.#endpoint.keepAlive?.(keep)
+    } catch {
+      // A platform object that cannot: nothing to hold.
     }
   }
 
@@ -638,6 +664,8 @@ export class Link {
     if (known === undefined) {
       this.neighbors.set(from, neighbor)
       this.silentSince = undefined
+      // Its peers answer its first hello at once: from the first answer on, interest decides.
+      this.discovering = false
       this.#host.report({ type: 'peer-join', transport: this.name, message: `crossbus: peer ${from} joined on ${this.name}` })
       // A new context on a point link (a restarted service worker) grants from scratch:
       // credit lost with its predecessor must not stall this link for good.

@@ -2,7 +2,8 @@ import { DEDUPE_WINDOW, DUPLICATE, SeenSources, type SourceSeqs, STALE } from '.
 import { DURABLE, EMPTY_HEADERS, Envelope, REPLY_TO, RETAINED } from './envelope.js'
 import { type KnownRecord, Link, type LinkHost, type Neighbor, preferred } from './link.js'
 import { holdLock, lockManager } from './locks.js'
-import { type EndpointSource, HEARTBEAT_MS, PEER_TIMEOUT_MS, type Transport } from './seams.js'
+import { BoundedQueue } from './queue.js'
+import { DISCOVERY_MS, type EndpointSource, HEARTBEAT_MS, PEER_TIMEOUT_MS, type Transport } from './seams.js'
 import { isReserved, parsePatterns, parseTopic } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
 import type { EventsFrame, RouteRecord } from './wire.js'
@@ -32,9 +33,35 @@ export interface NetworkHost {
   answered(ask: number, event: BusEvent): boolean
   /** A peer joined some link. */
   peerJoined(): void
+  /** Node: whether the links may keep the thread alive while this context has reachable subscriptions. */
+  readonly keepAlive: boolean
 }
 
-const NO_LINKS: readonly Link[] = Object.freeze([])
+/** Where an event can be handed: a link, or the startup backlog of the links a source will accept. */
+export interface Outlet {
+  enqueue(event: BusEvent): 'queued' | 'evicted' | 'refused'
+}
+
+const NO_LINKS: readonly Outlet[] = Object.freeze([])
+
+/** Events a source's startup backlog holds at most (for the pages that have not connected yet). */
+const BACKLOG_CAPACITY = 1024
+
+/**
+ * What a shared or service worker publishes before any page has connected
+ * (its script runs before the first connection arrives), held for
+ * PEER_TIMEOUT_MS and handed to each link accepted meanwhile. Full: the oldest
+ * goes (nobody asked for these yet, so it is not counted as a loss).
+ */
+class StartupBacklog implements Outlet {
+  readonly events = new BoundedQueue<BusEvent>(BACKLOG_CAPACITY)
+
+  enqueue(event: BusEvent): 'queued' {
+    if (this.events.full) this.events.shift()
+    this.events.push(event)
+    return 'queued'
+  }
+}
 
 /** Requests whose way back (or, asked here, whose links) are remembered, at most: the oldest is forgotten. */
 const MAX_REPLY_PATHS = 1024
@@ -47,7 +74,7 @@ const MAX_REPLY_PATHS = 1024
  */
 interface ReplyRoute {
   readonly back: Link | undefined
-  out: readonly Link[]
+  out: readonly Outlet[]
   readonly tokens: readonly string[]
   answered: boolean
 }
@@ -102,6 +129,15 @@ export class Network implements LinkHost {
   readonly #inbox: string
   /** Inbox topic of a request that went through here → its route. */
   #replies = new Map<string, ReplyRoute>()
+  /** Set while a source may still accept its first links (DISCOVERY_MS from start). */
+  #backlog: StartupBacklog | undefined
+  #startedAt = 0
+  /** Node: whether the links keep the thread alive (this context has subscriptions others can reach). */
+  #kept = false
+  readonly #keepAlive: boolean
+  /** Set by closing(): remote events are refused from then on. */
+  #closing = false
+  #refusedWhileClosing = 0
 
   /** Nothing is opened until start(): the bus first builds every part the network calls back into. */
   constructor(host: NetworkHost, transports: readonly Transport[]) {
@@ -110,6 +146,7 @@ export class Network implements LinkHost {
     this.name = host.name
     this.#transports = transports
     this.#inbox = `${REPLY_PREFIX}${host.id}.`
+    this.#keepAlive = host.keepAlive
     this.#own = { id: this.id, version: 0, patterns: [], replies: [] }
   }
 
@@ -117,17 +154,40 @@ export class Network implements LinkHost {
   start(): void {
     this.#own = this.#record()
     this.#holdLock()
+    this.#startedAt = Date.now()
     const context = { name: this.name, id: this.id }
     for (const transport of this.#transports) {
       const opened = transport.open(context)
       if (opened.kind === 'source') {
         this.#sources.push(opened)
-        opened.accept((endpoint) => this.links.push(new Link(this, transport, endpoint, true)))
+        this.#backlog ??= new StartupBacklog()
+        opened.accept((endpoint) => {
+          const link = new Link(this, transport, endpoint, { fromSource: true })
+          this.links.push(link)
+          link.announce({ ask: true })
+          if (this.#kept) link.keepAlive(true)
+          // What this context published before the link existed, if it is still starting (a request among them goes out there too).
+          if (this.#backlog !== undefined) {
+            for (const event of this.#backlog.events.drain()) {
+              link.enqueue(event)
+              this.#routed(event, [link])
+            }
+          }
+        })
       } else {
         this.links.push(new Link(this, transport, opened))
       }
     }
+    // The first hello waits for the end of the task, so it carries the subscriptions an app makes
+    // right after createBus(): a peer that hears it knows this context's interest (and replies).
+    const opened = [...this.links]
+    queueMicrotask(() => {
+      this.#refreshOwn()
+      for (const link of opened) link.announce({ ask: true })
+    })
     this.#listenToPage()
+    const discovery = setTimeout(() => this.#endDiscovery(Date.now()), DISCOVERY_MS)
+    ;(discovery as { unref?: () => void }).unref?.()
     this.#timer = setInterval(() => this.#beat(), HEARTBEAT_MS)
     // Node: an idle bus must not keep the process alive.
     ;(this.#timer as { unref?: () => void }).unref?.()
@@ -166,6 +226,7 @@ export class Network implements LinkHost {
 
   peerJoined(link: Link, id: string): void {
     this.#host.peerJoined()
+    if (this.discovering && !link.discovering) this.#endDiscovery(Date.now())
     if (watchesLocks(link)) void this.#watchLock(link, id)
   }
 
@@ -220,30 +281,52 @@ export class Network implements LinkHost {
    * refused is counted and reported once per frame and reason.
    */
   receive(link: Link, frame: EventsFrame): void {
+    if (this.#closing) {
+      // The bus is closing: it takes no more remote events (they would keep its close waiting). Counted, reported once.
+      const count = frame.data.length
+      this.#host.count('dropped', count)
+      if (this.#refusedWhileClosing === 0) {
+        queueMicrotask(() =>
+          this.#host.report({
+            type: 'drop',
+            transport: link.name,
+            count: this.#refusedWhileClosing,
+            message: `crossbus: ${this.#refusedWhileClosing} event(s) arrived while the bus was closing; they were not delivered`,
+          }),
+        )
+      }
+      this.#refusedWhileClosing += count
+      return
+    }
     const { sources, topics, src, seq, topic, time, data, headers, retained, durable, answers } = frame
     const refused = new Map<string, number>()
     const refuse = (reason: string): void => void refused.set(reason, (refused.get(reason) ?? 0) + 1)
     // Per entry of the source table: null when this link may not speak for it (a cross-origin
-    // link, for a context not behind it), else its de-duplication windows (none for answers to
-    // a retained-state request: those are old events by design, and asked for).
-    const windows = new Array<SourceSeqs | null | undefined>(sources.length)
+    // link, for a context not behind it), else its de-duplication windows.
+    const windows = new Array<SourceSeqs | null>(sources.length)
     for (let index = 0; index < sources.length; index++) {
       const source = sources[index] as string
-      if (link.crossOrigin && !link.records().has(source)) windows[index] = null
-      else if (answers === undefined) windows[index] = this.#seen.of(source, this.#fresh.has(source))
+      windows[index] = link.crossOrigin && !link.records().has(source) ? null : this.#seen.of(source, this.#fresh.has(source))
     }
     for (let index = 0; index < data.length; index++) {
       const at = src[index] as number
       const source = sources[at] as string
       // Our own events, back through another path (two links to one peer, a cycle): delivered here already.
       if (source === this.id) continue
-      const seqs = windows[at]
+      const seqs = windows[at] as SourceSeqs | null
       if (seqs === null) {
         refuse(`events in the name of a context not behind this ${link.name} link`)
         continue
       }
       const eventSeq = seq[index] as number
-      if (seqs !== undefined) {
+      if (answers !== undefined) {
+        // An answer to a retained-state request is an old event by design: one already taken (it came
+        // live too) is dropped, but an answer marks nothing, so it cannot hide a later live copy.
+        if (seqs.seen(eventSeq)) {
+          link.duplicates++
+          continue
+        }
+      } else {
         const seen = seqs.accept(eventSeq)
         if (seen === DUPLICATE) {
           link.duplicates++
@@ -325,13 +408,13 @@ export class Network implements LinkHost {
    * interest is known (a service worker woken by the request has not heard the
    * page's hello yet). Empty (and shared) when none: the common local case.
    */
-  linksFor(topic: string, tokens?: readonly string[], except?: Link): readonly Link[] {
+  linksFor(topic: string, tokens?: readonly string[], except?: Link): readonly Outlet[] {
     // A reply goes back the way its request came, once, and nowhere else.
     if (isReply(topic)) {
       const back = this.#replies.get(topic)
       return back?.back === undefined || back.answered || back.back === except ? NO_LINKS : [back.back]
     }
-    let found: Link[] | undefined
+    let found: Outlet[] | undefined
     for (const link of this.links) {
       if (link === except) continue
       if (link.neighbors.size === 0 || !link.wants(topic, tokens)) continue
@@ -340,21 +423,45 @@ export class Network implements LinkHost {
     return found ?? NO_LINKS
   }
 
-  /** Hands an event to the links linksFor() chose; a reply's way back is used once; a request's links are remembered. */
-  send(event: BusEvent, links: readonly Link[]): { queued: number; dropped: number } {
+  /**
+   * While discovering (see `discovering`): the outlets an event this context
+   * publishes goes to beside `wanted` (what linksFor() chose): every link that
+   * does not know its peers' interest yet, and the startup backlog of a source
+   * whose first links may still come.
+   */
+  discoveryOutlets(wanted: readonly Outlet[]): readonly Outlet[] {
+    let found: Outlet[] | undefined
+    for (const link of this.links) if (link.discovering && !wanted.includes(link)) (found ??= [...wanted]).push(link)
+    if (this.#backlog !== undefined) (found ??= [...wanted]).push(this.#backlog)
+    return found ?? wanted
+  }
+
+  /** True while some link does not know its peers' interest yet, or a source may still accept its first links. */
+  discovering = true
+
+  /**
+   * Hands an event to the outlets linksFor() or discoveryOutlets() chose; a
+   * reply's way back is used once, and a request's outlets are remembered.
+   * `queued` counts the links that took it because someone behind them wants
+   * it, not those that took it only while discovering.
+   */
+  send(event: BusEvent, links: readonly Outlet[]): { queued: number; dropped: number } {
     let queued = 0
     let dropped = 0
+    const reply = isReply(event.topic)
     for (const link of links) {
+      // A reply never overtakes this context's own hello to the asker (held by the throttle): the asker takes replies only from contexts it knows.
+      if (reply && link instanceof Link) link.helloFirst()
       const result = link.enqueue(event)
-      if (result !== 'refused') queued++
+      if (result !== 'refused' && (!(link instanceof Link) || !link.discovering || link.neighbors.size > 0)) queued++
       if (result !== 'queued') dropped++
     }
     if (this.#replies.size > 0 || event.source === this.id) this.#routed(event, links)
     return { queued, dropped }
   }
 
-  /** Remembers where a request went (asked here, or relayed), and that a reply went back. */
-  #routed(event: BusEvent, links: readonly Link[]): void {
+  /** Remembers where a request went (asked here, or relayed; more outlets add to them), and that a reply went back. */
+  #routed(event: BusEvent, links: readonly Outlet[]): void {
     if (isReply(event.topic)) {
       const route = this.#replies.get(event.topic)
       if (route !== undefined) route.answered = true
@@ -363,7 +470,7 @@ export class Network implements LinkHost {
     const replyTo = event.headers[REPLY_TO]
     if (replyTo === undefined) return
     const route = this.#replies.get(replyTo)
-    if (route !== undefined) route.out = links
+    if (route !== undefined) route.out = route.out.length === 0 ? links : [...route.out, ...links]
     else if (event.source === this.id) this.#rememberReply(replyTo, { back: undefined, out: links, tokens: event.topic.split('.'), answered: false })
   }
 
@@ -418,8 +525,15 @@ export class Network implements LinkHost {
     return Promise.all(this.links.map((link) => link.drained())).then(() => undefined)
   }
 
+  /** The bus is closing: remote events are no longer taken (what this context sends still goes, until close()). */
+  closing(): void {
+    this.#closing = true
+  }
+
   close(): void {
+    this.#holdThread(false)
     if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#endDiscovery(Number.POSITIVE_INFINITY)
     for (const link of this.links) link.close()
     for (const source of this.#sources) source.close()
     this.#closed.abort()
@@ -467,6 +581,7 @@ export class Network implements LinkHost {
   #beat(): void {
     const now = Date.now()
     this.#own = this.#record()
+    if (this.discovering) this.#endDiscovery(now)
     for (const link of this.links) link.expire(now)
     for (const [id, fresh] of this.#fresh) {
       if (now - fresh.since <= PEER_TIMEOUT_MS || this.#isNeighbor(id)) continue
@@ -529,6 +644,38 @@ export class Network implements LinkHost {
     }
   }
 
+  /** Ends discovery where its time is up: DISCOVERY_MS for broadcast links and sources, PEER_TIMEOUT_MS for a silent point link. */
+  #endDiscovery(now: number): void {
+    let discovering = false
+    for (const link of this.links) {
+      if (link.discovering && now - link.openedAt >= DISCOVERY_MS) link.discovering = false
+      discovering ||= link.discovering
+    }
+    if (this.#backlog !== undefined && now - this.#startedAt >= PEER_TIMEOUT_MS) this.#backlog = undefined
+    this.discovering = discovering || this.#backlog !== undefined
+    if (!this.discovering) {
+      const waiters = this.#discovered
+      this.#discovered = []
+      for (const resolve of waiters) resolve()
+    }
+  }
+
+  #discovered: (() => void)[] = []
+
+  /** Resolves once discovery is over (see `discovering`). */
+  discovered(): Promise<void> {
+    this.#endDiscovery(Date.now())
+    if (!this.discovering) return Promise.resolve()
+    return new Promise((resolve) => this.#discovered.push(resolve))
+  }
+
+  /** This context's record, rebuilt from its interest; the thread is held while the interest is not empty. */
+  #refreshOwn(): void {
+    this.#interestDirty = false
+    this.#own = this.#record()
+    this.#holdThread(this.#own.patterns.length + this.#own.replies.length > 0)
+  }
+
   #record(): RouteRecord {
     const { patterns, replies } = this.#host.interest()
     return { id: this.id, version: ++this.#version, patterns, replies }
@@ -539,12 +686,24 @@ export class Network implements LinkHost {
     this.#announceScheduled = true
     queueMicrotask(() => {
       this.#announceScheduled = false
-      if (this.#interestDirty) {
-        this.#interestDirty = false
-        this.#own = this.#record()
-      }
+      if (this.#interestDirty) this.#refreshOwn()
       for (const link of this.links) link.announce()
     })
+  }
+
+  /**
+   * Node: the links keep the thread alive while this context has
+   * subscriptions or repliers other contexts can reach (a worker that
+   * processes jobs must not exit), and let go when it has none.
+   */
+  #holdThread(keep: boolean): void {
+    keep &&= this.#keepAlive
+    if (keep === this.#kept) return
+    this.#kept = keep
+    for (const link of this.links) link.keepAlive(keep)
+    const timer = this.#timer as { ref?: () => void; unref?: () => void } | undefined
+    if (keep) timer?.ref?.()
+    else timer?.unref?.()
   }
 
   /** Sizes of the tables peers can grow, for tests and the bench. */

@@ -189,7 +189,7 @@ describe('process()', () => {
     expect(bus.stats().retried).toBe(0)
   })
 
-  test('close() aborts running attempts with CLOSED and drops what processors had queued, counted', async () => {
+  test('close({ timeout: 0 }) aborts running attempts with CLOSED and drops what processors had queued, counted', async () => {
     const seen = diagnostics()
     const bus = localBus({ onDiagnostic: seen.onDiagnostic })
     const reasons: unknown[] = []
@@ -205,7 +205,7 @@ describe('process()', () => {
     bus.publish('task', 2)
     bus.publish('task', 3)
     await vi.advanceTimersByTimeAsync(0)
-    await bus.close()
+    await bus.close({ timeout: 0 })
     expect(reasons).toEqual([expect.objectContaining({ code: 'CLOSED' })])
     expect(bus.stats()).toMatchObject({ dropped: 2, deadLettered: 0, retried: 0 })
     await vi.waitFor(() => expect(seen.of('drop')[0]).toMatchObject({ count: 2 }))

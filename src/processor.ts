@@ -3,7 +3,7 @@ import { isDurable, REPLY_TO, withChanges } from './envelope.js'
 import { CrossbusError, errorMessage, quote } from './errors.js'
 import { callback, duration, positiveInteger } from './options.js'
 import { abortReason, backoffDelay, type ResolvedRetry, resolveRetry, sleep } from './retry.js'
-import { Subscriber, type SubscriberHost, type SubscriberOptions } from './subscriber.js'
+import { isThenable, Subscriber, type SubscriberHost, type SubscriberOptions } from './subscriber.js'
 import { matchTokens, parsePattern, parseTopic } from './topic.js'
 import type { BusEvent, ProcessContext, ProcessOptions } from './types.js'
 
@@ -15,6 +15,9 @@ export interface ProcessorSettings {
 }
 
 export type ProcessHandler = (event: BusEvent, context: ProcessContext) => unknown
+
+/** What an attempt resolves with when its handler succeeded (anything else is the failure). */
+const SUCCEEDED: unique symbol = Symbol('succeeded')
 
 /** A processor's options, checked (TypeError, or INVALID_TOPIC for a dead-letter topic its own pattern matches). */
 export function processorSettings(pattern: string, options: ProcessOptions): ProcessorSettings {
@@ -57,12 +60,6 @@ export class ProcessorSubscriber extends Subscriber {
     this.#stop.abort(reason)
   }
 
-  /** The bus is closing: running attempts abort (not retried, not dead-lettered); what is queued is dropped and counted. */
-  override closing(reason: unknown): void {
-    for (const event of this.queue.drain()) this.drops.record(event.topic, event.id)
-    this.unsubscribe(reason)
-  }
-
   drain(): DrainState {
     const queue = this.queue
     while (this.active && this.#running < this.#settings.concurrency) {
@@ -85,15 +82,9 @@ export class ProcessorSubscriber extends Subscriber {
     for (let attempt = 1; ; attempt++) {
       if (stop.aborted) return
       if (attempt > 1) this.host.counters.retried++
-      let error: unknown
-      try {
-        await this.#attempt(event, attempt)
-        this.recordDelivery()
-        this.afterHandled?.(event)
-        return
-      } catch (caught) {
-        error = caught
-      }
+      const error = await this.#attempt(event, attempt)
+      // Counted and acked by the attempt itself, as the handler settled.
+      if (error === SUCCEEDED) return
       if (stop.aborted) {
         // Stopped mid-attempt: the event is neither retried nor dead-lettered.
         this.failed++
@@ -103,7 +94,6 @@ export class ProcessorSubscriber extends Subscriber {
       this.recordFailure(event, error)
       if (attempt >= retry.attempts) {
         this.#deadLetter(event, error, attempt)
-        this.afterHandled?.(event)
         return
       }
       const delay = backoffDelay(retry, attempt)
@@ -116,8 +106,14 @@ export class ProcessorSubscriber extends Subscriber {
     }
   }
 
-  /** One attempt: resolves when the handler does, rejects on its failure or as soon as the attempt's signal aborts. */
-  #attempt(event: BusEvent, attempt: number): Promise<void> {
+  /**
+   * One attempt: resolves with SUCCEEDED once the handler has, or with its failure, or as soon as the
+   * attempt's signal aborts. A success is counted and acked in the very reaction to the handler's
+   * settling, and an abort concludes one microtask after it fires, so a handler that had already
+   * finished when close() or unsubscribe() came (its reaction already queued) still counts as done:
+   * its ack is not lost.
+   */
+  #attempt(event: BusEvent, attempt: number): Promise<unknown> {
     const stop = this.#stop.signal
     const controller = new AbortController()
     const signal = controller.signal
@@ -130,35 +126,49 @@ export class ProcessorSubscriber extends Subscriber {
         : setTimeout(() => {
             controller.abort(new CrossbusError('TIMEOUT', `${quote(this.pattern)}: attempt ${attempt} timed out after ${timeout} ms`))
           }, timeout)
-    return new Promise<void>((resolve, reject) => {
-      const finish = (): void => {
+    return new Promise<unknown>((resolve) => {
+      let settled = false
+      const finish = (): boolean => {
+        if (settled) return false
+        settled = true
         if (timer !== undefined) clearTimeout(timer)
         stop.removeEventListener('abort', onStop)
         signal.removeEventListener('abort', onAbort)
+        return true
       }
-      const onAbort = (): void => {
-        finish()
-        reject(abortReason(signal))
+      const succeeded = (): void => {
+        if (!finish()) return
+        this.recordDelivery()
+        this.afterHandled?.(event)
+        resolve(SUCCEEDED)
       }
+      const failed = (error: unknown): void => {
+        if (finish()) resolve(signal.aborted ? abortReason(signal) : error)
+      }
+      const onAbort = (): void => queueMicrotask(() => failed(abortReason(signal)))
       signal.addEventListener('abort', onAbort, { once: true })
       // A retried event is a redelivery.
       const seen = attempt > 1 && !event.redelivered ? withChanges(event, event.data, true) : event
-      Promise.resolve()
-        .then(() => this.#handler(this.view(seen), { signal, attempt }))
-        .then(
-          () => {
-            finish()
-            if (signal.aborted) reject(abortReason(signal))
-            else resolve()
-          },
-          (error: unknown) => {
-            finish()
-            reject(signal.aborted ? abortReason(signal) : error)
-          },
-        )
+      queueMicrotask(() => {
+        if (settled) return
+        let result: unknown
+        try {
+          result = this.#handler(this.view(seen), { signal, attempt })
+          if (isThenable(result)) result.then(succeeded, failed)
+          else succeeded()
+        } catch (error) {
+          failed(error)
+        }
+      })
     })
   }
 
+  /**
+   * After the last attempt. A durable event is acked only once its dead letter is durably stored (the
+   * receipt's `persisted`), or its deadLetter callback returned, or, with no deadLetter, the
+   * dead-letter diagnostic was reported; a failed append or a throwing callback leaves it in the log,
+   * and it comes again.
+   */
   #deadLetter(event: BusEvent, error: unknown, attempts: number): void {
     const { deadLetter } = this.#settings
     this.host.counters.deadLettered++
@@ -166,7 +176,8 @@ export class ProcessorSubscriber extends Subscriber {
       // Not the request's reply-to: a reply() on the dead-letter topic must not answer the original asker.
       const { [REPLY_TO]: _replyTo, ...headers } = event.headers
       // A durable event's dead letter is durable too: it leaves the log only once someone has it.
-      this.host.publishInternal(
+      const durable = isDurable(event)
+      const receipt = this.host.publishInternal(
         deadLetter,
         event.data,
         Object.freeze({
@@ -175,18 +186,24 @@ export class ProcessorSubscriber extends Subscriber {
           'x-crossbus-error': errorMessage(error),
           'x-crossbus-attempts': String(attempts),
         }),
-        isDurable(event),
+        durable,
       )
+      this.afterHandled?.(event, durable ? receipt.persisted : undefined)
       return
     }
     if (typeof deadLetter === 'function') {
       try {
         deadLetter(event, error)
       } catch (callbackError) {
-        this.notify('handler-error', event, `deadLetter threw: ${errorMessage(callbackError)}`, callbackError)
+        const again = this.afterHandled !== undefined && isDurable(event) ? ' It stays in the durable log and comes again.' : ''
+        this.notify('handler-error', event, `deadLetter threw: ${errorMessage(callbackError)}.${again}`, callbackError)
+        this.afterHandled?.(event, Promise.reject(callbackError))
+        return
       }
+      this.afterHandled?.(event)
       return
     }
     this.notify('dead-letter', event, `gave up on ${event.id} after ${attempts} attempt(s): ${errorMessage(error)}. Set deadLetter to keep such events.`, error)
+    this.afterHandled?.(event)
   }
 }

@@ -4,7 +4,7 @@ import type { DurableEngine } from './engine.js'
 import { DURABLE, EMPTY_HEADERS, Envelope, RETAINED } from './envelope.js'
 import { CrossbusError, quote } from './errors.js'
 import { createEventIds } from './ids.js'
-import type { Network } from './network.js'
+import type { Network, Outlet } from './network.js'
 import { headersOption } from './options.js'
 import type { RetainedState } from './retained.js'
 import type { Router } from './router.js'
@@ -119,19 +119,33 @@ export class Publisher {
     const { targets, tokens } = host.router.route(topic)
     const network = host.network
     // Links are chosen once: the choice decides validation, and the same links then get the event.
-    const links = network === undefined || (flags & LOCAL) !== 0 ? undefined : network.linksFor(topic, tokens)
-    const crossing = links !== undefined && links.length > 0
+    let links = network === undefined || (flags & LOCAL) !== 0 ? undefined : network.linksFor(topic, tokens)
     const durable = (flags & DURABLE) !== 0
-    if ((flags & UNCHECKED) === 0 && (host.validate === true || (host.validate === undefined && (crossing || durable)))) checkCloneable(topic, data)
+    const checked =
+      (flags & UNCHECKED) === 0 && (host.validate === true || (host.validate === undefined && ((links !== undefined && links.length > 0) || durable)))
+    if (checked) checkCloneable(topic, data)
+    // Starting up: links that do not know their peers' interest yet take it too (if it can cross: nobody asked for it).
+    if (links !== undefined && (network as Network).discovering && (checked || cloneError(data) === undefined))
+      links = (network as Network).discoveryOutlets(links)
+    const crossing = links !== undefined && links.length > 0
     const seq = ++this.#seq
     host.counters.published++
     let event: BusEvent | undefined
     let queued = 0
     let dropped = 0
+    // Only a bus with a store has durable subscriptions.
+    const engine = host.durable
     for (let index = 0; index < targets.length; index++) {
       const target = targets[index] as Subscriber
-      // Durable subscriptions take durable events from the store.
-      if (durable && target.durable !== undefined) continue
+      // Durable subscriptions take durable events from the store; a plain one may wait behind them (FIFO per source).
+      if (engine !== undefined && target.durable !== undefined) {
+        event ??= this.#envelope(topic, data, seq, headers, flags)
+        const offered = engine.live(target, event, durable)
+        if (durable) continue
+        if (offered !== DROPPED) queued++
+        if (offered === EVICTED || (offered === DROPPED && target.active)) dropped++
+        continue
+      }
       if (target.refuses()) {
         dropped++
         // Only the first drop of a report needs its event id.
@@ -147,7 +161,7 @@ export class Publisher {
     if (crossing || retain || durable) event ??= this.#envelope(topic, data, seq, headers, flags)
     if (retain) host.retained.keep(event as BusEvent, tokens, (flags & LOCAL) !== 0)
     if (crossing) {
-      const sent = (network as Network).send(event as BusEvent, links)
+      const sent = (network as Network).send(event as BusEvent, links as readonly Outlet[])
       queued += sent.queued
       dropped += sent.dropped
     }
@@ -162,7 +176,7 @@ export class Publisher {
   deliverRemote(event: BusEvent): boolean {
     const host = this.#host
     if (event.topic === LOG_TOPIC) {
-      host.durable?.grew()
+      host.durable?.grew(event.data)
       return true
     }
     let route: { readonly targets: readonly Subscriber[]; readonly tokens: readonly string[] }
@@ -174,9 +188,10 @@ export class Publisher {
     const flags = Envelope.flags(event)
     const durable = (flags & DURABLE) !== 0
     for (const target of route.targets) {
-      // A durable subscription reads durable events from the store, where they are in order and acked.
-      if (target.local || (durable && target.durable !== undefined)) continue
-      target.offer(event)
+      if (target.local) continue
+      // A durable subscription reads durable events from the store, where they are in order and acked; a plain one may wait behind them.
+      if (host.durable !== undefined && target.durable !== undefined) host.durable.live(target, event, durable)
+      else target.offer(event)
     }
     if ((flags & RETAINED) !== 0) host.retained.keep(event, route.tokens, false)
     return true
@@ -186,7 +201,8 @@ export class Publisher {
   announceLog(position: number): void {
     const network = this.#host.network
     if (network === undefined) return
-    const links = network.linksFor(LOG_TOPIC, this.#host.router.tokens(LOG_TOPIC))
+    const wanted = network.linksFor(LOG_TOPIC, this.#host.router.tokens(LOG_TOPIC))
+    const links = network.discovering ? network.discoveryOutlets(wanted) : wanted
     if (links.length === 0) return
     const seq = ++this.#seq
     network.send(this.#envelope(LOG_TOPIC, position, seq, EMPTY_HEADERS, 0), links)

@@ -12,7 +12,7 @@ import { abortReason } from './retry.js'
 import type { Router } from './router.js'
 import type { Subscriber, SubscriberHost, SubscriberOptions } from './subscriber.js'
 import { parsePattern } from './topic.js'
-import type { Diagnostic, SubscribeOptions, Subscription, SubscriptionStats } from './types.js'
+import type { Diagnostic, Receipt, SubscribeOptions, Subscription, SubscriptionStats } from './types.js'
 
 const disposeSymbol: typeof Symbol.dispose = Symbol.dispose ?? (Symbol.for('Symbol.dispose') as typeof Symbol.dispose)
 
@@ -76,8 +76,8 @@ export class Registry implements SubscriberHost {
     if (this.#host.router.remove(subscriber) && !subscriber.local) this.#host.interestChanged()
   }
 
-  publishInternal(topic: string, data: unknown, headers: Readonly<Record<string, string>>, durable: boolean): void {
-    this.#host.publisher.emit(topic, data, headers, UNCHECKED | (durable && this.#host.durable !== undefined ? DURABLE : 0))
+  publishInternal(topic: string, data: unknown, headers: Readonly<Record<string, string>>, durable: boolean): Receipt {
+    return this.#host.publisher.emit(topic, data, headers, UNCHECKED | (durable && this.#host.durable !== undefined ? DURABLE : 0))
   }
 
   // ---- the bus's side ----

@@ -1,5 +1,5 @@
 import { EMPTY_HEADERS, REPLY_ERROR, REPLY_TO } from './envelope.js'
-import { CrossbusError, errorMessage, quote } from './errors.js'
+import { CrossbusError, errorFromWire, errorToWire, quote } from './errors.js'
 import { type Handler, HandlerSubscriber } from './handler.js'
 import type { Network } from './network.js'
 import { duration } from './options.js'
@@ -9,9 +9,12 @@ import type { Router } from './router.js'
 import { settleable } from './settle.js'
 import type { Subscriber } from './subscriber.js'
 import { checkPublishable, matchTokens } from './topic.js'
-import type { BusEvent, RequestOptions, SubscribeOptions } from './types.js'
+import type { RequestOptions, SubscribeOptions } from './types.js'
 
 const DEFAULT_REQUEST_TIMEOUT = 5000
+/** A failed reply's header: its data is an Error's wire form ('error'), or the value thrown as it is ('value'). */
+const THREW_ERROR: Readonly<Record<string, string>> = Object.freeze({ [REPLY_ERROR]: 'error' })
+const THREW_VALUE: Readonly<Record<string, string>> = Object.freeze({ [REPLY_ERROR]: 'value' })
 
 /** What request/reply needs from its bus. */
 export interface RequestsHost {
@@ -44,23 +47,28 @@ export class Requests {
   readonly #pending = new Map<string, PendingRequest>()
   #inbox: Subscriber | undefined
   #requests = 0
+  /** Wire forms of errors thrown by this context's reply handlers → the errors themselves (a reply that stays here keeps its class). */
+  readonly #thrown = new WeakMap<object, unknown>()
 
   constructor(host: RequestsHost) {
     this.#host = host
   }
 
   /** Answers requests on `pattern`: the handler's return value is the reply, its failure a failed reply. */
-  reply(pattern: string, handler: (event: BusEvent) => unknown, options?: SubscribeOptions): Subscriber {
+  reply(pattern: string, handler: Handler, options?: SubscribeOptions): Subscriber {
     const publisher = this.#host.publisher
-    const answer: Handler = (event) => {
+    const answer: Handler = (event, context) => {
       const replyTo = event.headers[REPLY_TO]
-      if (replyTo === undefined) return handler(event)
+      if (replyTo === undefined) return handler(event, context)
       return Promise.resolve()
-        .then(() => handler(event))
+        .then(() => handler(event, context))
         .then(
           (value) => publisher.emit(replyTo, value, EMPTY_HEADERS, UNCHECKED),
           (error: unknown) => {
-            publisher.emit(replyTo, error, Object.freeze({ [REPLY_ERROR]: errorMessage(error) }), UNCHECKED)
+            // An Error crosses as data that keeps its shape (name, message, stack, cause, own fields); any other value as itself.
+            const wire = errorToWire(error)
+            if (wire !== error && typeof wire === 'object' && wire !== null) this.#thrown.set(wire, error)
+            publisher.emit(replyTo, wire, wire === error ? THREW_VALUE : THREW_ERROR, UNCHECKED)
             throw error
           },
         )
@@ -87,9 +95,10 @@ export class Requests {
     const host = this.#host
     const tokens = host.router.tokens(topic)
     const timeout = duration('timeout', options.timeout) ?? DEFAULT_REQUEST_TIMEOUT
-    if (!host.closeSignal.aborted && !this.#hasResponder(tokens)) {
-      return Promise.reject(new CrossbusError('NO_RESPONDERS', `no reply handler matches ${quote(topic)}`))
-    }
+    const network = host.network
+    const noResponders = (): CrossbusError => new CrossbusError('NO_RESPONDERS', `no reply handler matches ${quote(topic)}`)
+    // Starting up, the peers' reply patterns may not be known yet: the request goes out and waits for discovery.
+    if (!host.closeSignal.aborted && !this.#hasResponder(tokens) && network?.discovering !== true) return Promise.reject(noResponders())
     return settleable(host.closeSignal, options.signal, timeout, `no reply to ${quote(topic)} within ${timeout} ms`, (resolve, reject) => {
       this.#openInbox()
       const replyTo = `$reply.${host.id}.${++this.#requests}`
@@ -100,10 +109,15 @@ export class Requests {
         this.#pending.delete(replyTo)
         throw error
       }
+      if (network?.discovering && !this.#hasResponder(tokens)) {
+        void network.discovered().then(() => {
+          if (this.#pending.has(replyTo) && !this.#hasResponder(tokens)) reject(noResponders())
+        })
+      }
       return () => {
         this.#pending.delete(replyTo)
         // Settled: no reply is taken for it any more (a late or forged one is dropped at the link).
-        host.network?.settled(replyTo)
+        network?.settled(replyTo)
       }
     })
   }
@@ -125,7 +139,9 @@ export class Requests {
           if (pending === undefined) return
           const failure = event.headers[REPLY_ERROR]
           if (failure === undefined) pending.resolve(event.data)
-          else pending.reject(event.data instanceof Error ? event.data : new Error(failure))
+          // A reply from this context carries the very error thrown; one from another context, its wire form.
+          else if (failure === 'error') pending.reject(this.#thrown.get(event.data as object) ?? errorFromWire(event.data))
+          else pending.reject(event.data)
         }),
       { internal: true },
     )

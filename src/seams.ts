@@ -23,6 +23,13 @@ export interface Endpoint {
   /** Starts delivering incoming messages. `reject` refuses a message before decoding (wrong origin). */
   listen(receive: (message: unknown) => void, reject: (reason: string) => void): void
   close(): void
+  /**
+   * Node: whether this endpoint keeps the thread or process alive (a ref'd
+   * port or channel). The bus keeps it alive while it has subscriptions that
+   * other contexts can reach, and lets go when it has none. Optional: browsers
+   * have nothing to hold.
+   */
+  keepAlive?(keep: boolean): void
 }
 
 /**
@@ -58,3 +65,11 @@ export const INITIAL_CREDIT = 4096
 export const HEARTBEAT_MS = 1000
 /** A neighbor silent for this long is gone. */
 export const PEER_TIMEOUT_MS = 5000
+/**
+ * How long a new link takes every event this context publishes, whoever wants
+ * it, before it knows its peers' interest: until the first peer answers its
+ * hello (live peers answer at once), or this long. A shared or service worker
+ * holds what it publishes for PEER_TIMEOUT_MS for the pages that connect (they
+ * come after its script ran).
+ */
+export const DISCOVERY_MS = 1000

@@ -4,7 +4,7 @@ import type { Dispatcher, Drainable, DrainState } from './dispatcher.js'
 import { withChanges } from './envelope.js'
 import { CrossbusError, errorMessage, quote } from './errors.js'
 import { BoundedQueue, type Overflow } from './queue.js'
-import type { BusEvent, Diagnostic, DiagnosticType, SubscriptionStats } from './types.js'
+import type { BusEvent, Diagnostic, DiagnosticType, HandlerContext, Receipt, SubscriptionStats } from './types.js'
 
 /** What a subscription needs from its bus. */
 export interface SubscriberHost {
@@ -16,7 +16,7 @@ export interface SubscriberHost {
   /** A `once` subscription took its event: it leaves routing, still active until handled. */
   unroute(subscriber: Subscriber): void
   /** Publishes on behalf of the bus (dead letters, replies); allowed on reserved topics. */
-  publishInternal(topic: string, data: unknown, headers: Readonly<Record<string, string>>, durable: boolean): void
+  publishInternal(topic: string, data: unknown, headers: Readonly<Record<string, string>>, durable: boolean): Receipt
 }
 
 export interface SubscriberOptions {
@@ -48,6 +48,25 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function'
 }
 
+/** A handler's context. Its controller is made on first use: most handlers never look at their signal. */
+class SubscriptionContext implements HandlerContext {
+  #controller: AbortController | undefined
+  #ended: { reason: unknown } | undefined
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController()
+      if (this.#ended !== undefined) this.#controller.abort(this.#ended.reason)
+    }
+    return this.#controller.signal
+  }
+
+  end(reason: unknown): void {
+    this.#ended ??= { reason }
+    this.#controller?.abort(reason)
+  }
+}
+
 /**
  * The queue side every subscription shares: a bounded queue the publisher
  * fills and the dispatcher drains, plus its counters. Subclasses decide what
@@ -71,12 +90,19 @@ export abstract class Subscriber implements Drainable {
   delivered = 0
   failed = 0
   readonly drops: DropCounter
-  /** Durable subscriptions: told when an event is handled (handler settled, processor done or dead-lettered). */
-  afterHandled: ((event: BusEvent) => void) | undefined = undefined
+  /**
+   * Durable subscriptions: told when an event is handled (handler settled, processor done or dead-lettered);
+   * with an `outcome`, handled once it resolves (a dead letter stored), and not at all if it rejects (it comes again).
+   */
+  afterHandled: ((event: BusEvent, outcome?: Promise<unknown>) => void) | undefined = undefined
   /** Durable subscriptions: takes back an event overflow evicted, if it is in the store (then it is no drop). */
   reclaim: ((event: BusEvent) => boolean) | undefined = undefined
+  /** Durable subscriptions, once live: stored matching events not acked yet (stats().backlog). */
+  backlog: (() => number) | undefined = undefined
   protected readonly host: SubscriberHost
   #endListeners: (() => void)[] = []
+  /** What a handler gets beside its event: its signal aborts when the subscription ends. */
+  readonly context: SubscriptionContext = new SubscriptionContext()
 
   constructor(host: SubscriberHost, options: SubscriberOptions) {
     this.host = host
@@ -155,6 +181,7 @@ export abstract class Subscriber implements Drainable {
     this.host.counters.dropped += this.dropped
     this.host.detach(this)
     this.queue.drain()
+    this.context.end(reason)
     this.onStop(reason)
     for (const listener of this.#endListeners) listener()
     this.#endListeners = []
@@ -166,8 +193,14 @@ export abstract class Subscriber implements Drainable {
    */
   closing(_reason: unknown): void {}
 
-  /** The bus has delivered what it will: the subscription ends. */
+  /**
+   * The bus is closed (everything queued was delivered, or its close deadline
+   * passed): what is still queued is dropped and counted, running handlers see
+   * their signal abort, and the subscription ends.
+   */
   closed(reason: unknown): void {
+    if (!this.active) return
+    for (let event = this.queue.shift(); event !== undefined; event = this.queue.shift()) this.drops.record(event.topic, event.id)
     this.unsubscribe(reason)
   }
 
@@ -180,7 +213,10 @@ export abstract class Subscriber implements Drainable {
       dropped: this.dropped,
       failed: this.failed,
     }
-    return this.durable === undefined ? stats : { ...stats, durable: this.durable, standby: this.standby }
+    if (this.durable === undefined) return stats
+    return this.backlog === undefined
+      ? { ...stats, durable: this.durable, standby: this.standby }
+      : { ...stats, durable: this.durable, standby: this.standby, backlog: this.backlog() }
   }
 
   /** Called once when the subscription ends; queued events are discarded. */

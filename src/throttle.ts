@@ -1,6 +1,8 @@
 /** A function that runs `run` at once, then at most once per `ms`: calls meanwhile fold into one run at the end. */
 export interface Throttled {
   (): void
+  /** Runs now what is pending (a call folded into the next run), if anything is. */
+  flush(): void
   /** Forgets a pending run and stops the timer. */
   cancel(): void
 }
@@ -31,6 +33,11 @@ export function throttle(run: () => void, ms: number): Throttled {
     }, ms)
     ;(timer as { unref?: () => void }).unref?.()
   }) as Throttled
+  call.flush = () => {
+    if (!again) return
+    again = false
+    run()
+  }
   call.cancel = () => {
     clearTimeout(timer)
     timer = undefined

@@ -89,7 +89,7 @@ export type PatternOf<E, P extends string> = Untyped<E> extends true ? P : [Matc
  * bivariantly: on the untyped bus, a handler may annotate the payload it expects
  * (`(event: BusEvent<number>) => …`).
  */
-export type EventCallback<Ev, R> = { handle(event: Ev): R }['handle']
+export type EventCallback<Ev, R> = { handle(event: Ev, context: HandlerContext): R }['handle']
 
 /** Same, for processors. */
 export type ProcessCallback<Ev> = { handle(event: Ev, context: ProcessContext): void | Promise<void> }['handle']
@@ -139,8 +139,17 @@ export interface SubscribeOptions {
   last?: boolean
 }
 
+/** What a subscribe or reply handler gets beside its event. */
+export interface HandlerContext {
+  /**
+   * Aborts when the subscription ends: unsubscribed, its own signal aborted,
+   * or the bus's close deadline passed with the handler still running.
+   */
+  readonly signal: AbortSignal
+}
+
 export interface ProcessContext {
-  /** Aborts on the processor's signal, on close, and when the attempt times out. */
+  /** Aborts on the processor's signal, on close (once its deadline passes), and when the attempt times out. */
   readonly signal: AbortSignal
   /** 1 for the first attempt. */
   readonly attempt: number
@@ -166,6 +175,14 @@ export interface SubscriptionStats {
   readonly delivered: number
   readonly dropped: number
   readonly failed: number
+  /**
+   * Durable subscriptions, once live: stored matching events not acked yet, unlike `queued` not capped
+   * by the capacity. Exact for what it has read from the store (queued, running, or handled above an
+   * older one still running); for what it has not read yet, every position up to the last this context
+   * knows the log reached (its own commits, peers' announcements), matching or not: an upper bound while
+   * it catches up, 0 once it has.
+   */
+  readonly backlog?: number
 }
 
 export interface Subscription {
@@ -204,7 +221,7 @@ export interface BusStats {
   readonly deadLettered: number
   /** Events that arrived from other contexts. */
   readonly received: number
-  /** Frames refused as malformed or foreign. */
+  /** Frames refused as malformed or foreign, and malformed records durable consumers skipped in the log. */
   readonly rejected: number
   /** Durable events this context committed to its store. */
   readonly stored: number
@@ -271,6 +288,24 @@ export interface BusOptions {
   validate?: boolean
   /** Default: console.warn, once per kind and place. */
   onDiagnostic?: (diagnostic: Diagnostic) => void
+  /** Milliseconds close() waits for queued deliveries and running handlers before it aborts them. Default 5000. */
+  closeTimeout?: number
+  /**
+   * Node (worker_threads, a script): while this bus has subscriptions, processors
+   * or repliers that other contexts can reach, its links keep the thread alive,
+   * as a MessagePort with a listener does, until close(). false: they never do
+   * (a script that ends when its own work is done). Default true.
+   */
+  keepAlive?: boolean
+}
+
+export interface CloseOptions {
+  /**
+   * Milliseconds to let queued deliveries and running handlers (processors too)
+   * finish before they are aborted and what is queued is dropped. Default: the
+   * bus's `closeTimeout` (5000). 0: at once.
+   */
+  timeout?: number
 }
 
 export interface OnceOptions {
@@ -307,8 +342,13 @@ export interface Bus<E extends EventMap = EventMap> {
   stats(): BusStats
   /** Resolves when everything published so far is handed to transports and persisted. */
   flush(): Promise<void>
-  /** Idempotent: stops publish (CLOSED), delivers what is queued, aborts processors, detaches. */
-  close(): Promise<void>
+  /**
+   * Idempotent and graceful: publish and subscribe throw CLOSED and remote events
+   * stop at once; queued deliveries and running handlers finish until the
+   * deadline (`timeout`, default the bus's `closeTimeout`, 5 s), then are aborted
+   * (their signals) and what is queued is dropped and counted; links say goodbye.
+   */
+  close(options?: CloseOptions): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }
 
@@ -318,6 +358,13 @@ export interface StoredEvent extends Omit<BusEvent, 'redelivered'> {
   readonly position: number
   /** Published with `retain: true`. */
   readonly retain: boolean
+  /**
+   * Set by `read` in a store whose log can be deleted and created again behind its back
+   * (indexedDbStore: another tab, "clear site data"): the incarnation of the log the event was read
+   * from, the same for all of its events. A consumer that sees it change knows its cursor means
+   * nothing in the new log.
+   */
+  readonly generation?: string
 }
 
 /** What a durable consumer has handled: every matching event at or below `cursor`. */
@@ -336,7 +383,13 @@ export interface Store {
   readonly name: string
   /** Appends in one transaction, in order; resolves with the positions once committed. */
   append(events: readonly Omit<StoredEvent, 'position'>[]): Promise<number[]>
-  /** Up to `limit` events after `position`, oldest first. */
+  /**
+   * Up to `limit` events after `position`, oldest first, as they were stored: a malformed record
+   * comes back at its position (the engine skips and reports it) and never stops the read. A
+   * position at or past the next one the log would hand out was never reached by this log, so it
+   * was replaced (deleted and created again): the read then starts from the log's oldest event, and
+   * the positions going back tell the reader.
+   */
   read(after: number, limit: number): Promise<StoredEvent[]>
   /** The last retained event of each topic, kept even after that event left the log. */
   retained(): Promise<StoredEvent[]>
@@ -346,8 +399,11 @@ export interface Store {
   ack(name: string, cursor: number): Promise<void>
   /**
    * Deletes each event that at least one registered consumer matches and every
-   * matching consumer has acked; evicts events older than maxAge or beyond
-   * maxEvents, acked or not. Resolves with how many went each way.
+   * matching consumer has acked, and each retained event a later retained event
+   * of its topic replaced that no registered consumer still needs (durable +
+   * retain as persisted state keeps its last value, not its history); evicts
+   * events older than maxAge or beyond maxEvents, acked or not. Resolves with
+   * how many went each way.
    */
   compact(now?: number): Promise<{ deleted: number; evicted: number }>
   /** Drops the connection; the store reopens lazily when used again. */

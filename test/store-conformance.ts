@@ -111,6 +111,63 @@ export function describeStore(name: string, makeStore: (options?: { maxAge?: num
       store.close()
     })
 
+    test('a read after a position the log never reached starts from its oldest event: positions cannot go back, so the log was replaced', async () => {
+      const store = makeStore()
+      const [first, last] = await store.append([event(1), event(2)])
+      expect(await store.read(last as number, 10)).toEqual([])
+      // A reader this far ahead has seen positions this log never handed out (another tab deleted the database):
+      // it is shown the log from its start, and its positions going back tell it so.
+      expect((await store.read((last as number) + 1, 10)).map((stored) => stored.position)).toEqual([first, last])
+      expect((await store.read((last as number) + 1_000, 1)).map((stored) => stored.position)).toEqual([first])
+      store.close()
+    })
+
+    test('a malformed event comes back as stored, at its position, and neither reading nor compaction stops at it', async () => {
+      const store = makeStore()
+      const [a] = await store.append([event(1)])
+      // Written by something that is not crossbus (an old version, another library, a bug).
+      const [bad] = await store.append([{ id: 7, topic: null, seq: 'x', headers: 3 } as unknown as Input])
+      const [c] = await store.append([event(3)])
+      const read = await store.read(0, 10)
+      expect(read.map((stored) => stored.position)).toEqual([a, bad, c])
+      expect(read[1]).toMatchObject({ id: 7, topic: null })
+      await store.register('reader', 'orders.*')
+      await store.ack('reader', c as number)
+      expect(await store.compact(2_000)).toMatchObject({ evicted: 0 })
+      expect((await store.read(0, 10)).map((stored) => stored.position)).toEqual([bad])
+      store.close()
+    })
+
+    test('retained events used as state: compaction keeps the last one of each topic, plus what registered consumers still need', async () => {
+      const state = makeStore()
+      // 1,000 updates of one piece of state and no durable consumer: only the last is worth keeping.
+      const updates = Array.from({ length: 1000 }, (_, index) => event(index + 1, 'settings.theme', { retain: true }))
+      await state.append(updates.slice(0, 400))
+      await state.append(updates.slice(400))
+      expect(await state.compact(2_000)).toEqual({ deleted: 999, evicted: 0 })
+      expect((await state.read(0, 2000)).map((stored) => stored.seq)).toEqual([1000])
+      expect((await state.retained()).map((stored) => stored.seq)).toEqual([1000])
+      state.close()
+
+      const store = makeStore()
+      await store.register('reader', 'a.*')
+      const positions = await store.append([
+        event(1, 'a.x', { retain: true }),
+        event(2, 'a.x', { retain: true }),
+        event(3, 'b.x', { retain: true }),
+        event(4, 'b.x', { retain: true }),
+        event(5, 'b.y'),
+        event(6, 'b.y'),
+      ])
+      // b.x 3 is superseded and no consumer needs it; reader has not acked a.x 1 and 2; b.y is not retained state.
+      expect(await store.compact(2_000)).toEqual({ deleted: 1, evicted: 0 })
+      expect((await store.read(0, 10)).map((stored) => stored.seq)).toEqual([1, 2, 4, 5, 6])
+      await store.ack('reader', positions[0] as number)
+      expect(await store.compact(2_000)).toEqual({ deleted: 1, evicted: 0 })
+      expect((await store.read(0, 10)).map((stored) => stored.seq)).toEqual([2, 4, 5, 6])
+      store.close()
+    })
+
     test('has a name: handles of one log share it', () => {
       expect(makeStore().name).toBe(makeStore().name)
       expect(typeof makeStore().name).toBe('string')

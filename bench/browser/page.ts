@@ -482,6 +482,36 @@ async function durable(variant: DurableVariant, count: number, dbName: string) {
   return { ms, committed, stored, transactions: variant === 'set' ? count : Math.ceil(count / 100) }
 }
 
+// ---- startup (section 7): a new tab's first event, from its createBus() to this tab ----
+
+/** Startup variants: crossbus (createBus() then publish at module evaluation) or the raw BroadcastChannel. */
+export type StartupVariant = 'crossbus' | 'raw'
+let startupArrival: Promise<number> | undefined
+
+/** Listens for the first event of a tab that startup.html?variant&name is about to open; `startupWait()` gives its delay. */
+function startupArm(variant: StartupVariant, name: string): void {
+  startupArrival = new Promise((resolve) => {
+    if (variant === 'raw') {
+      const channel = new BroadcastChannel(`raw-startup:${name}`)
+      channel.onmessage = (event: MessageEvent<{ t0: number }>) => {
+        resolve(wallClock() - event.data.t0)
+        channel.close()
+      }
+      return
+    }
+    const bus = createBus({ name, onDiagnostic: recordDiagnostic })
+    bus.subscribe('bench.startup', (event) => {
+      resolve(wallClock() - (event.data as { t0: number }).t0)
+      void bus.close({ timeout: 0 })
+    })
+  })
+}
+
+/** Milliseconds from the new tab's createBus() (or new BroadcastChannel) to its first event's delivery here. */
+function startupWait(): Promise<number> {
+  return startupArrival ?? Promise.reject(new Error('startupArm() first'))
+}
+
 const api = {
   info: () => ({
     crossOriginIsolated,
@@ -503,6 +533,8 @@ const api = {
   clockOffset,
   workerClockOffset,
   durable,
+  startupArm,
+  startupWait,
 }
 
 export type BenchApi = typeof api

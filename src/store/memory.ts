@@ -4,6 +4,18 @@ import type { ConsumerState, Store, StoredEvent } from '../types.js'
 import { storageError } from './errors.js'
 import { checkRetention, type RetentionOptions, retentionVerdicts } from './retention.js'
 
+/** Index of the first event whose position is greater than `after` (events are sorted by position). */
+function firstAfter(events: readonly StoredEvent[], after: number): number {
+  let low = 0
+  let high = events.length
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if ((events[middle] as StoredEvent).position <= after) low = middle + 1
+    else high = middle
+  }
+  return low
+}
+
 /** Names each memory log: contexts never share one, so each is its own log for locks (which may span an origin). */
 const processId = randomId()
 let stores = 0
@@ -43,11 +55,12 @@ export function memoryStore(options: RetentionOptions = {}): Store {
       )
     },
     read(after, limit) {
+      // Past the end: this log never handed that position out, so the reader knew another log; from the start.
+      const from = after >= next ? 0 : after
       const found: StoredEvent[] = []
-      for (const event of events) {
-        if (found.length >= limit) break
-        if (event.position > after) found.push(structuredClone(event))
-      }
+      // Positions are sorted: the first one after `from` is found by bisection, so a read costs what it returns.
+      for (let index = firstAfter(events, from); index < events.length && found.length < limit; index++)
+        found.push(structuredClone(events[index] as StoredEvent))
       return Promise.resolve(found)
     },
     retained() {
@@ -70,7 +83,8 @@ export function memoryStore(options: RetentionOptions = {}): Store {
       return Promise.resolve()
     },
     compact(now = Date.now()) {
-      const verdicts = retentionVerdicts(events, [...consumers.values()], retention, now)
+      const latest = new Map([...retained.values()].map((event) => [event.topic, event.position]))
+      const verdicts = retentionVerdicts(events, [...consumers.values()], retention, now, latest)
       let deleted = 0
       let evicted = 0
       events = events.filter((_event, index) => {

@@ -2,7 +2,7 @@ import { describe, expect, test, vi } from 'vitest'
 import { indexedDbStore } from './idb.js'
 import { memoryStore } from './memory.js'
 import { describeStore, event } from '../../test/store-conformance.js'
-import { freshDbName, realIndexedDb } from '../../test/idb.js'
+import { deleteDatabase, freshDbName, readRaw, realIndexedDb, writeRaw } from '../../test/idb.js'
 
 /** One database per test, so tests cannot see each other's logs; two handles of one test share theirs. */
 let current = ''
@@ -90,6 +90,68 @@ describe('indexedDbStore: what browsers do to a database', () => {
     // The database was deleted meanwhile: a fresh, empty log.
     expect(await store.read(0, 10)).toEqual([])
     store.close()
+  })
+
+  test('a record that is not a batch of events comes back as a bare placeholder at its position; the read goes on past it', async () => {
+    const dbName = freshDbName()
+    const store = indexedDbStore({ dbName })
+    await store.append([event(1), event(2)])
+    // As another library or a bug might leave it: a string where a batch belongs, and a batch with holes in it.
+    await writeRaw(dbName, [
+      [['b', 3], 'not a batch'],
+      [
+        ['b', 6],
+        [null, { ...event(5), position: 5 }, 7],
+      ],
+      ['next', 7],
+    ])
+    await store.append([event(7)])
+    const read = await store.read(0, 10)
+    expect(read.map((stored) => [stored.position, stored.seq])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, undefined],
+      [4, undefined],
+      [5, 5],
+      [6, undefined],
+      [7, 7],
+    ])
+    expect(read[2]).toEqual({ position: 3, generation: read[0]?.generation })
+    expect((await store.read(4, 1)).map((stored) => stored.position)).toEqual([5])
+    expect(await store.compact(2_000)).toEqual({ deleted: 0, evicted: 0 })
+    store.close()
+  })
+
+  test('a malformed counter or consumer record never makes positions repeat or a cursor jump', async () => {
+    const dbName = freshDbName()
+    const store = indexedDbStore({ dbName })
+    const [first] = await store.append([event(1), event(2)])
+    await writeRaw(dbName, [
+      ['next', 'seven'],
+      [['c', 'mailer'], { pattern: 'orders.*', cursor: 'far' }],
+    ])
+    const [next] = await store.append([event(3)])
+    expect(next).toBe((first as number) + 2)
+    expect(await store.register('mailer', 'orders.*')).toEqual({ pattern: 'orders.*', cursor: 0 })
+    expect(await readRaw(dbName, 'next')).toBe((next as number) + 1)
+    store.close()
+  })
+
+  test('a database deleted and created again is another generation: reads say so, and a reader past its end starts from its start', async () => {
+    const dbName = freshDbName()
+    const one = indexedDbStore({ dbName })
+    const other = indexedDbStore({ dbName })
+    await one.append([event(1), event(2), event(3)])
+    const [before] = await other.read(0, 1)
+    expect(before?.generation).toEqual(expect.any(String))
+    expect((await one.read(0, 1))[0]?.generation).toBe(before?.generation)
+    await deleteDatabase(dbName)
+    await one.append([event(4)])
+    const after = await other.read(3, 10)
+    expect(after.map((stored) => [stored.position, stored.seq])).toEqual([[1, 4]])
+    expect(after[0]?.generation).not.toBe(before?.generation)
+    one.close()
+    other.close()
   })
 
   test('lets go of its connection when another asks for a version change, and reopens when used', async () => {

@@ -40,6 +40,11 @@ export function broadcastChannel(options: BroadcastChannelOptions = {}): Transpo
           port.onmessageerror = () => reject('a message could not be deserialized')
         },
         close: () => port.close(),
+        keepAlive(keep) {
+          const node = port as { ref?: () => void; unref?: () => void }
+          if (keep) node.ref?.()
+          else node.unref?.()
+        },
       }
     },
   }

@@ -109,6 +109,7 @@ function openEndpoint(target: MessagePortTarget, origins: readonly string[]): En
     close() {
       if (listener !== undefined) emitter.off('message', listener)
     },
+    keepAlive: (keep) => holdNode(emitter, keep),
   }
 }
 
@@ -131,7 +132,15 @@ function portEndpoint(target: EventPort): Endpoint {
       if (listener !== undefined) target.removeEventListener('message', listener)
       if (failure !== undefined) target.removeEventListener('messageerror', failure)
     },
+    keepAlive: (keep) => holdNode(target, keep),
   }
+}
+
+/** Node's ports and workers keep the thread alive while ref'd; browsers' have no such thing. */
+function holdNode(target: object, keep: boolean): void {
+  const node = target as { ref?: () => void; unref?: () => void }
+  if (keep) node.ref?.()
+  else node.unref?.()
 }
 
 /** A shared worker: a point link for the port of each tab that connects. */

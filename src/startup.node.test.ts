@@ -1,0 +1,123 @@
+// Startup in Node (issue 10): a worker thread's first events, a worker that serves, a request on load.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { build } from 'vite'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { recorder } from '../test/helpers.js'
+import { createBus } from './bus.js'
+import { broadcastChannel } from './transports/broadcast-channel.js'
+import { messagePort } from './transports/message-port.js'
+import type { Bus } from './types.js'
+
+let directory: string
+let workerFile: string
+
+beforeAll(async () => {
+  // Worker threads run plain JavaScript: bundle the worker's entry (and the library) once.
+  directory = mkdtempSync(join(tmpdir(), 'crossbus-startup-'))
+  await build({
+    configFile: false,
+    logLevel: 'silent',
+    build: {
+      outDir: directory,
+      ssr: true,
+      minify: false,
+      rollupOptions: { input: { worker: new URL('../test/startup-worker.ts', import.meta.url).pathname }, output: { entryFileNames: '[name].mjs' } },
+    },
+  })
+  workerFile = join(directory, 'worker.mjs')
+})
+
+afterAll(() => {
+  rmSync(directory, { recursive: true, force: true })
+})
+
+const buses: Bus[] = []
+function unique(): { name: string; channel: string } {
+  const name = `startup-${Date.now()}-${Math.random().toString(36).slice(2)}`
+  return { name, channel: `${name}-bc` }
+}
+
+/** Resolves with the exit code once the worker exits. */
+const exited = (worker: Worker): Promise<number> => new Promise((resolve) => worker.once('exit', resolve))
+
+describe.each(['port', 'broadcast'] as const)('a worker thread linked by %s', (link) => {
+  test('its first events (module evaluation, microtask, timer) reach the page that subscribed before starting it', async () => {
+    const { name, channel } = unique()
+    const seen = recorder()
+    const worker = new Worker(workerFile, { workerData: { name, channel, link, work: 'publish' } })
+    const bus = createBus({ name, transports: [link === 'port' ? messagePort(worker) : broadcastChannel({ channel })] })
+    buses.push(bus)
+    bus.subscribe('started.*', seen.handler)
+    try {
+      await seen.until(3)
+      expect(seen.events.map((event) => event.topic).sort()).toEqual(['started.evaluation', 'started.microtask', 'started.timer'])
+    } finally {
+      await bus.close()
+      await worker.terminate()
+    }
+  })
+
+  test('a worker whose bus processes jobs stays alive and serves them until its bus closes, then exits', async () => {
+    const { name, channel } = unique()
+    const worker = new Worker(workerFile, { workerData: { name, channel, link, work: 'serve' } })
+    const exit = exited(worker)
+    const bus = createBus({ name, transports: [link === 'port' ? messagePort(worker) : broadcastChannel({ channel })] })
+    const done = recorder()
+    bus.subscribe('jobs.done', done.handler)
+    try {
+      // The worker is there (a BroadcastChannel does not keep what was posted before it listened).
+      await expect.poll(() => bus.peers().length, { timeout: 5000 }).toBe(1)
+      for (let index = 0; index < 100; index++) bus.publish('jobs.run', index)
+      await expect.poll(() => done.events.filter((event) => typeof event.data === 'number').length, { timeout: 5000 }).toBe(100)
+      bus.publish('jobs.quit', null)
+      expect(await exit).toBe(0)
+    } finally {
+      await bus.close()
+      await worker.terminate()
+    }
+  })
+})
+
+test('keepAlive: false lets a worker thread exit when its own script is done, subscriptions or not', async () => {
+  const { name, channel } = unique()
+  const worker = new Worker(workerFile, { workerData: { name, channel, link: 'broadcast', work: 'serve', keepAlive: false } })
+  expect(await exited(worker)).toBe(0)
+})
+
+describe('a context that just started', () => {
+  test.each(['port', 'broadcast'] as const)('publishes at once after createBus() (%s): the existing subscriber gets it, no wait in user code', async (link) => {
+    const { name, channel } = unique()
+    const { port1, port2 } = new MessageChannel()
+    const existing = createBus({ name, transports: [link === 'port' ? messagePort(port1) : broadcastChannel({ channel })] })
+    const seen = recorder()
+    existing.subscribe('session.logout', seen.handler)
+    const fresh = createBus({ name, transports: [link === 'port' ? messagePort(port2) : broadcastChannel({ channel })] })
+    fresh.publish('session.logout', 'everywhere')
+    await seen.until(1)
+    expect(seen.events[0]?.data).toBe('everywhere')
+    await Promise.all([existing.close(), fresh.close()])
+    port1.close()
+  })
+
+  test.each(['port', 'broadcast'] as const)(
+    'a request on load (%s) waits for discovery and gets its reply; NO_RESPONDERS only once discovery found none',
+    async (link) => {
+      const { name, channel } = unique()
+      const { port1, port2 } = new MessageChannel()
+      const replier = createBus({ name, transports: [link === 'port' ? messagePort(port1) : broadcastChannel({ channel })] })
+      replier.reply('math.double', (event) => (event.data as number) * 2)
+      const fresh = createBus({ name, transports: [link === 'port' ? messagePort(port2) : broadcastChannel({ channel })] })
+      await expect(fresh.request('math.double', 21)).resolves.toBe(42)
+      await expect(fresh.request('math.triple', 1)).rejects.toMatchObject({ code: 'NO_RESPONDERS' })
+      await Promise.all([replier.close(), fresh.close()])
+      port1.close()
+    },
+  )
+})
+
+afterAll(async () => {
+  await Promise.all(buses.map((bus) => bus.close()))
+})

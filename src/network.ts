@@ -706,10 +706,6 @@ export class Network implements LinkHost {
     else timer?.unref?.()
   }
 
-  /** Sizes of the tables peers can grow, for tests and the bench. */
-  tables(): { peers: number; dead: number; replies: number; sources: { known: number; strangers: number } } {
-    return { peers: this.#fresh.size, dead: this.#dead.size, replies: this.#replies.size, sources: this.#seen.size }
-  }
 }
 
 /** Is `topic` an inbox of `source` (`$reply.<source>.<…>`), and a valid topic? */

@@ -17,9 +17,13 @@ const entries = {
   idb: resolve(root, 'src/store/idb.ts'),
   memory: resolve(root, 'src/store/memory.ts'),
   store: resolve(root, 'src/store/index.ts'),
+  nats: resolve(root, 'src/bridges/nats.ts'),
 }
 
 export default defineConfig({
+  // The e2e pages import the NATS bridge: pre-bundled at start (nats.js is CommonJS), so no page is reloaded
+  // when the dev server meets it for the first time.
+  optimizeDeps: { include: ['@nats-io/nats-core', '@nats-io/jetstream'] },
   build: {
     target: 'es2022',
     outDir: 'dist',
@@ -61,7 +65,12 @@ export default defineConfig({
         // Cloudflare Workers: the workerd runtime itself, through Miniflare. The core's unit tests
         // run here unchanged; link tests that need BroadcastChannel (absent in workerd) do not.
         plugins: [cloudflareTest({ miniflare: { compatibilityDate: '2026-04-01', compatibilityFlags: ['nodejs_compat'] } })],
-        test: { name: 'workerd', include: ['src/**/*.workerd.test.ts', 'src/{bus,process,stream,request,topic,queue,retry,ids,durable}.test.ts'] },
+        // The NATS bridge's test there needs a real nats-server: the global set-up starts one (and stops it by pid).
+        test: {
+          name: 'workerd',
+          include: ['src/**/*.workerd.test.ts', 'src/{bus,process,stream,request,topic,queue,retry,ids,durable}.test.ts'],
+          globalSetup: ['test/nats-global-setup.ts'],
+        },
       },
     ],
   },

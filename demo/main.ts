@@ -4,6 +4,7 @@
 // other tabs). Each context reports its status over the bus; this page draws
 // a card per context, a chart and a log from those reports, and sends its
 // commands over the bus too.
+import type { NatsBridge } from '../src/bridges/nats.ts'
 import { matches, type Bus, type Diagnostic, type Transport } from '../src/index.ts'
 import { indexedDbStore } from '../src/store/idb.ts'
 import { broadcastChannel, messagePort } from '../src/transports/index.ts'
@@ -13,6 +14,7 @@ import { startContext } from './context.ts'
 import { byId, clockTime, colorOf, describeError, formatCount, openTab } from './dom.ts'
 import { createDurablePanel, DURABLE_PARAMETER } from './durable.ts'
 import { createLog } from './log.ts'
+import { createNatsPanel } from './nats.ts'
 import {
   BUS_NAME,
   CONSUMER_PATTERN,
@@ -36,7 +38,7 @@ import {
 declare global {
   interface Window {
     /** The page's bus, for a look from the console (and for the e2e tests' stats comparison). */
-    crossbusDemo: { bus: Bus }
+    crossbusDemo: { bus: Bus; bridge?: NatsBridge }
   }
 }
 
@@ -117,6 +119,7 @@ async function closeTab(): Promise<void> {
   }
   context.log('closing: says bye on every link and releases its lock')
   durable.stop()
+  await window.crossbusDemo.bridge?.close()
   await context.close()
   window.close()
 }
@@ -338,5 +341,11 @@ bus.subscribe(
 
 const durable = createDurablePanel(bus, (text, level) => note(text, level))
 if (new URL(location.href).searchParams.has(DURABLE_PARAMETER)) durable.consume()
+
+// ---- the NATS bridge, when the page names a server (?nats=…) ----
+
+void createNatsPanel(bus, (text, level) => note(text, level)).then((bridge) => {
+  if (bridge !== undefined) window.crossbusDemo.bridge = bridge
+})
 
 document.body.dataset.ready = 'true'

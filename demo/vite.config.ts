@@ -19,7 +19,8 @@ export default defineConfig({
   // Its own dependency cache: the e2e pages server, with the root config, uses node_modules/.vite.
   cacheDir: resolve(demo, '../node_modules/.vite-demo'),
   // Found at start rather than on first use, which would reload the page.
-  optimizeDeps: { include: ['idb-keyval'] },
+  // nats.js only loads with ?nats=…, but is pre-bundled either way (it is CommonJS).
+  optimizeDeps: { include: ['idb-keyval', '@nats-io/nats-core', '@nats-io/jetstream'] },
   worker: { format: 'es' },
   build: {
     target: 'es2022',

@@ -705,7 +705,6 @@ export class Network implements LinkHost {
     if (keep) timer?.ref?.()
     else timer?.unref?.()
   }
-
 }
 
 /** Is `topic` an inbox of `source` (`$reply.<source>.<…>`), and a valid topic? */

@@ -48,6 +48,11 @@ export class ProcessorSubscriber extends Subscriber {
   readonly #settings: ProcessorSettings
   /** Aborts when this processor stops: unsubscribed, its signal aborted, or the bus closed. */
   readonly #stop = new AbortController()
+  /**
+   * The running attempts' controllers, aborted with the processor: one listener per attempt on the stop
+   * signal would pass Node's limit of 10 per EventTarget (a MaxListenersExceededWarning) at concurrency > 10.
+   */
+  readonly #attempts = new Set<AbortController>()
   #running = 0
 
   constructor(host: SubscriberHost, options: SubscriberOptions, handler: ProcessHandler, settings: ProcessorSettings) {
@@ -58,6 +63,7 @@ export class ProcessorSubscriber extends Subscriber {
 
   protected override onStop(reason: unknown): void {
     this.#stop.abort(reason)
+    for (const attempt of this.#attempts) attempt.abort(reason)
   }
 
   drain(): DrainState {
@@ -117,8 +123,8 @@ export class ProcessorSubscriber extends Subscriber {
     const stop = this.#stop.signal
     const controller = new AbortController()
     const signal = controller.signal
-    const onStop = (): void => controller.abort(stop.reason)
-    stop.addEventListener('abort', onStop, { once: true })
+    if (stop.aborted) controller.abort(stop.reason)
+    else this.#attempts.add(controller)
     const { timeout } = this.#settings
     const timer =
       timeout === undefined
@@ -132,7 +138,7 @@ export class ProcessorSubscriber extends Subscriber {
         if (settled) return false
         settled = true
         if (timer !== undefined) clearTimeout(timer)
-        stop.removeEventListener('abort', onStop)
+        this.#attempts.delete(controller)
         signal.removeEventListener('abort', onAbort)
         return true
       }

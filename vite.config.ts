@@ -40,7 +40,8 @@ export default defineConfig({
           name: 'node',
           environment: 'node',
           include: ['src/**/*.test.ts'],
-          exclude: ['src/**/*.workerd.test.ts'],
+          // *.browser.test.ts files need a browser (Web Locks): the Chromium project runs them.
+          exclude: ['src/**/*.workerd.test.ts', 'src/**/*.browser.test.ts'],
           typecheck: { enabled: true, only: false, include: ['src/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
         },
       },

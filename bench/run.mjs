@@ -1,15 +1,17 @@
 // `npm run bench` (after the build): the in-process core part (run-core.mjs),
-// the Chromium part (run-browser.mjs), then the NATS part (run-nats.mjs: tab →
-// nats-server → tab across two browser contexts), each printing its tables and
-// writing bench/results-<part>.json. See bench/README.md.
+// the Chromium part (run-browser.mjs), the NATS part (run-nats.mjs: tab →
+// nats-server → tab across two browser contexts) and the hostile-input part
+// (run-hostile.mjs), each printing its tables and writing
+// bench/results-<part>.json. See bench/README.md.
 //
 //   npm run bench                     # every part
-//   npm run bench -- --only=core      # one part: core, browser or nats
+//   npm run bench -- --only=core      # one part: core, browser, nats or hostile
 //   npm run bench -- --only=browser --sections=1,3   # some of the browser sections (1-7)
 //   npm run bench -- --only=nats --sections=8,10     # some of the NATS sections (8-10)
 //   npm run bench -- --only=browser --profile   # also CPU-profile crossbus in Chromium
+//   npm run bench -- --only=hostile --baseline=../other-checkout/dist   # floods, beside another build
 
-const PARTS = ['core', 'browser', 'nats']
+const PARTS = ['core', 'browser', 'nats', 'hostile']
 
 const args = process.argv.slice(2)
 const only = args.find((arg) => arg.startsWith('--only='))?.slice('--only='.length)
@@ -23,9 +25,10 @@ if (sections.some((section) => !Number.isInteger(section) || section < 1 || sect
   console.error(`--sections takes section numbers 1-7 (browser) and 8-10 (nats), comma-separated; got ${sectionsArg}`)
   process.exit(2)
 }
-const unknown = args.filter((arg) => !arg.startsWith('--only=') && !arg.startsWith('--sections=') && arg !== '--profile')
+const baseline = args.find((arg) => arg.startsWith('--baseline='))?.slice('--baseline='.length)
+const unknown = args.filter((arg) => !arg.startsWith('--only=') && !arg.startsWith('--sections=') && !arg.startsWith('--baseline=') && arg !== '--profile')
 if (unknown.length > 0) {
-  console.error(`unknown arguments: ${unknown.join(' ')} (expected --only=${PARTS.join('|')}, --sections=1,2,… and/or --profile)`)
+  console.error(`unknown arguments: ${unknown.join(' ')} (expected --only=${PARTS.join('|')}, --sections=1,2,…, --baseline=<dist> and/or --profile)`)
   process.exit(2)
 }
 
@@ -55,4 +58,10 @@ if (only === undefined || only === 'nats') {
     await runNats({ sections: natsSections })
     console.log(`nats part: ${((performance.now() - natsStarted) / 1000).toFixed(0)} s`)
   }
+}
+if (only === undefined || only === 'hostile') {
+  const hostileStarted = performance.now()
+  const { runHostile } = await import('./run-hostile.mjs')
+  await runHostile({ baseline })
+  console.log(`hostile part: ${((performance.now() - hostileStarted) / 1000).toFixed(0)} s`)
 }

@@ -114,7 +114,17 @@ export function createBus<E extends object = EventMap, R extends object = Reques
           },
           transports,
         )
-  const retained: RetainedState = new RetainedState({ id, ask: (patterns) => network?.askRetained(patterns) }, createEngine !== undefined)
+  const retained: RetainedState = new RetainedState(
+    {
+      id,
+      ask: (patterns) => network?.askRetained(patterns),
+      report,
+      dropped(count) {
+        counters.dropped += count
+      },
+    },
+    createEngine !== undefined,
+  )
   const durable =
     store === undefined || createEngine === undefined
       ? undefined

@@ -4,9 +4,11 @@ import { errorMessage, quote } from './errors.js'
 import { overflowPolicy, positiveInteger } from './options.js'
 import { BoundedQueue, type Overflow } from './queue.js'
 import { DEFAULT_BATCH, DEFAULT_LINK_CAPACITY, type Endpoint, INITIAL_CREDIT, PEER_TIMEOUT_MS, type Transport } from './seams.js'
-import { matchTokens, parsePatterns } from './topic.js'
+import { PatternIndex } from './router.js'
+import { type Throttled, throttle } from './throttle.js'
+import { isReserved, matchTokens, parsePatterns } from './topic.js'
 import type { BusEvent, Diagnostic, TransportStats } from './types.js'
-import { decodeFrame, encodeEvents, type EventsFrame, type Frame, type RouteRecord, WIRE_VERSION } from './wire.js'
+import { decodeFrame, EVERYTHING, encodeEvents, type EventsFrame, type Frame, MAX_FRAME_EVENTS, type RouteRecord, WIRE_VERSION } from './wire.js'
 
 /** What a link needs from the bus. */
 export interface LinkHost {
@@ -29,8 +31,15 @@ export interface LinkHost {
   peerJoined(link: Link, id: string): void
   /** A neighbor whose lock is not watched yet said hello again. */
   unwatched(link: Link, id: string, neighbor: Neighbor): void
-  /** A record arrived; false when it is stale (its context is known to be gone). */
-  observe(record: RouteRecord): boolean
+  /**
+   * A record arrived (`changed`: its version is not the one this neighbor
+   * sent last); false when its context is known to be gone (a stale copy),
+   * 'full' when the table of contexts is full, 'absurd' when its version is
+   * far beyond any believed for that context (it is not believed).
+   */
+  observe(record: RouteRecord, changed: boolean): boolean | 'full' | 'absurd'
+  /** May a cross-origin link speak for context `id`? Not when another link reaches it, nor for this context. */
+  claimable(link: Link, id: string): boolean
   /** The last neighbor of this link left. */
   deserted(link: Link, timedOut: boolean): void
 }
@@ -38,6 +47,21 @@ export interface LinkHost {
 export interface KnownRecord extends RouteRecord {
   readonly patternTokens: readonly (readonly string[])[]
   readonly replyTokens: readonly (readonly string[])[]
+  /** When its version last changed on this neighbor's path: the sign that its context lives. */
+  readonly changedAt: number
+}
+
+/**
+ * Of two copies of a context's record (over two paths), is `a` the one to
+ * believe? One whose version changed within the peer timeout beats one that
+ * stopped changing (a bogus version, or a stale copy circulating), and among
+ * those the higher version wins: an order every context agrees on, so relays
+ * never flip each other's choice back and forth.
+ */
+export function preferred(a: KnownRecord, b: KnownRecord, now: number): boolean {
+  const liveA = now - a.changedAt <= PEER_TIMEOUT_MS
+  const liveB = now - b.changedAt <= PEER_TIMEOUT_MS
+  return liveA !== liveB ? liveA : a.version > b.version
 }
 
 /** Why a neighbor that stopped talking was forgotten. */
@@ -51,16 +75,45 @@ export interface Neighbor {
   alive: boolean
   /** Times its lock was looked for (a new tab's hello can arrive before its lock request). */
   lockLookups: number
+  /** Ends the wait on its lock when it is forgotten, so no lock request outlives it. */
+  watch?: AbortController
+  /** It said bye since its last hello: when its lock is released, it left (a forged bye is forgotten at its next hello). */
+  saidBye?: boolean
 }
+
+/** Neighbors of one link, at most: a hello from one more is refused. */
+export const MAX_NEIGHBORS = 256
+/** Records held for one link (over all its neighbors), at most: the rest of a hello is refused. */
+export const MAX_LINK_RECORDS = 1024
+/** Patterns held for one link (over all its records), at most: a record past it counts as wanting everything. */
+export const MAX_LINK_PATTERNS = 16384
+/** A link asks strangers for a hello, and answers asks, at most once in this many ms (more are folded into one). */
+const ASK_INTERVAL_MS = 100
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((item, index) => item === b[index])
 
-/** Parses a record's patterns once: a heartbeat that only bumps the version reuses the parse. */
-function know(record: RouteRecord, previous: KnownRecord | undefined): KnownRecord {
-  if (previous !== undefined && sameList(previous.patterns, record.patterns) && sameList(previous.replies, record.replies)) {
-    return previous.version === record.version ? previous : { ...previous, version: record.version }
+/** Reserved patterns a peer may hold: the durable log's announcements (same origin only). Replies travel by path, not by interest. */
+const LOG_PATTERN = '$log.appended'
+
+/** A peer's patterns without the reserved ones it has no business with. */
+function interest(patterns: readonly string[], crossOrigin: boolean): readonly string[] {
+  let kept: string[] | undefined
+  for (let index = 0; index < patterns.length; index++) {
+    const pattern = patterns[index] as string
+    const allowed = !isReserved(pattern) || (pattern === LOG_PATTERN && !crossOrigin)
+    if (!allowed) kept ??= patterns.slice(0, index)
+    else kept?.push(pattern)
   }
-  return { ...record, patternTokens: parsePatterns(record.patterns), replyTokens: parsePatterns(record.replies) }
+  return kept ?? patterns
+}
+
+/** Parses a record's patterns once: a heartbeat that only bumps the version reuses the parse. */
+function know(record: RouteRecord, previous: KnownRecord | undefined, now: number): KnownRecord {
+  const changedAt = previous === undefined || previous.version !== record.version ? now : previous.changedAt
+  if (previous !== undefined && sameList(previous.patterns, record.patterns) && sameList(previous.replies, record.replies)) {
+    return previous.version === record.version ? previous : { ...previous, version: record.version, changedAt }
+  }
+  return { ...record, patternTokens: parsePatterns(record.patterns), replyTokens: parsePatterns(record.replies), changedAt }
 }
 
 const sameRoutes = (a: readonly RouteRecord[] | undefined, b: readonly RouteRecord[]): boolean =>
@@ -90,6 +143,13 @@ export class Link {
   sent = 0
   received = 0
   rejected = 0
+  /** Events that arrived again (another path, a replay) and were dropped. */
+  duplicates = 0
+  /**
+   * The other side is another origin (a cross-origin Window): it may speak
+   * only for the contexts behind this link, never for this origin's.
+   */
+  readonly crossOrigin: boolean
   /** Events lost on this link: overflow (reported once per task), and what could not be sent or was left at close. */
   readonly drops: DropCounter
   readonly #endpoint: Endpoint
@@ -100,7 +160,19 @@ export class Link {
   #grant = 0
   #flushScheduled = false
   #wants = new Map<string, boolean>()
+  /** The patterns (and reply patterns) of every record behind this link, by token; built when first needed after a change. */
+  #wantIndex: PatternIndex | undefined
+  #answerIndex: PatternIndex | undefined
+  /** Every context reachable through this link, with its liveliest record; built when first needed after a change. */
+  #reach: Map<string, KnownRecord> | undefined
+  /** Records (MAX_LINK_RECORDS) and patterns (MAX_LINK_PATTERNS) held over all neighbors. */
+  #records = 0
+  #patterns = 0
   #lastAnnounced: RouteRecord[] | undefined
+  /** Asks strangers for a hello at most once per ASK_INTERVAL_MS: a flood of strangers costs one ask, not one each. */
+  readonly #askStrangers: Throttled = throttle(() => this.announce({ ask: true, force: true }), ASK_INTERVAL_MS)
+  /** Answers hellos that ask (and new neighbors) at most once per ASK_INTERVAL_MS; one answer reaches every asker of a channel. */
+  readonly #answerAsk: Throttled = throttle(() => this.announce({ force: true, answering: true }), ASK_INTERVAL_MS)
   /** Events that entered the queue, and that left it (posted or evicted), since creation. */
   #entered = 0
   #left = 0
@@ -135,6 +207,8 @@ export class Link {
     this.queue = new BoundedQueue(positiveInteger(`${transport.name} capacity`, transport.capacity, DEFAULT_LINK_CAPACITY))
     this.overflow = overflowPolicy(`${transport.name} overflow`, transport.overflow, 'drop-newest')
     this.batch = positiveInteger(`${transport.name} batch`, transport.batch, DEFAULT_BATCH)
+    if (this.batch > MAX_FRAME_EVENTS)
+      throw new TypeError(`crossbus: ${transport.name} batch must be at most ${MAX_FRAME_EVENTS} (the wire's limit), got ${this.batch}`)
     this.drops = new DropCounter((first, count) =>
       host.report({
         type: 'drop',
@@ -148,29 +222,24 @@ export class Link {
     this.#sendAt = Math.min(this.batch, this.queue.capacity)
     this.#endpoint = endpoint
     this.kind = this.#endpoint.kind
+    this.crossOrigin = endpoint.crossOrigin === true
     this.#credit = this.kind === 'point' ? INITIAL_CREDIT : Number.POSITIVE_INFINITY
     this.#endpoint.listen(
-      (message) => this.#handle(message),
-      (reason) => this.#refuse(reason),
+      (message) => this.#receive(message),
+      (reason) => this.refuse(`a frame: ${reason}`),
     )
   }
 
-  /** Does some context behind this link want `topic`? Cached until routes change. */
+  /**
+   * Does some context behind this link want `topic`? Cached until routes
+   * change; a miss costs one walk of the pattern index, whatever the number
+   * of patterns behind the link.
+   */
   wants(topic: string, tokens?: readonly string[]): boolean {
     let wanted = this.#wants.get(topic)
     if (wanted === undefined) {
-      wanted = false
-      tokens ??= topic.split('.')
-      search: for (const neighbor of this.neighbors.values()) {
-        for (const record of neighbor.records.values()) {
-          for (const pattern of record.patternTokens) {
-            if (matchTokens(pattern, tokens as readonly string[])) {
-              wanted = true
-              break search
-            }
-          }
-        }
-      }
+      this.#wantIndex ??= this.#index((record) => record.patternTokens)
+      wanted = this.#wantIndex.matches(tokens ?? topic.split('.'))
       if (this.#wants.size >= 4096) this.#wants.clear()
       this.#wants.set(topic, wanted)
     }
@@ -179,24 +248,37 @@ export class Link {
 
   /** Does some context behind this link answer requests on these tokens? */
   answers(tokens: readonly string[]): boolean {
-    for (const neighbor of this.neighbors.values()) {
-      for (const record of neighbor.records.values()) {
-        if (record.replyTokens.some((pattern) => matchTokens(pattern, tokens))) return true
-      }
-    }
-    return false
+    this.#answerIndex ??= this.#index((record) => record.replyTokens)
+    return this.#answerIndex.matches(tokens)
   }
 
-  /** Every context reachable through this link, with the newest record of each. */
-  records(): Map<string, KnownRecord> {
+  /** Does context `id`, reached through this link, answer requests on these tokens? */
+  answersFrom(id: string, tokens: readonly string[]): boolean {
+    const record = this.records().get(id)
+    return record?.replyTokens.some((pattern) => matchTokens(pattern, tokens)) === true
+  }
+
+  /** Every context reachable through this link, with the preferred record of each (see preferred()). */
+  records(): ReadonlyMap<string, KnownRecord> {
+    if (this.#reach !== undefined) return this.#reach
+    const now = Date.now()
     const all = new Map<string, KnownRecord>()
     for (const neighbor of this.neighbors.values()) {
       for (const record of neighbor.records.values()) {
         const known = all.get(record.id)
-        if (known === undefined || known.version < record.version) all.set(record.id, record)
+        if (known === undefined || preferred(record, known, now)) all.set(record.id, record)
       }
     }
+    this.#reach = all
     return all
+  }
+
+  #index(select: (record: KnownRecord) => readonly (readonly string[])[]): PatternIndex {
+    const index = new PatternIndex()
+    for (const neighbor of this.neighbors.values()) {
+      for (const record of neighbor.records.values()) for (const tokens of select(record)) index.add(tokens)
+    }
+    return index
   }
 
   /**
@@ -266,9 +348,15 @@ export class Link {
     })
   }
 
-  /** Posts events answering a retained-state request (outside the queue: they are few). */
+  /** Posts now a hello this link owes (an answer or an ask held by the throttle): what follows must not overtake it. */
+  helloFirst(): void {
+    this.#answerAsk.flush()
+    this.#askStrangers.flush()
+  }
+
+  /** Posts events answering a retained-state request (outside the queue: they are few), in frames of `batch`. */
   answer(to: string, events: readonly BusEvent[], ask: number): void {
-    this.#postEvents(events, { ask, to })
+    for (let start = 0; start < events.length; start += this.batch) this.#postEvents(events.slice(start, start + this.batch), { ask, to })
   }
 
   askRetained(patterns: readonly string[], ask: number): void {
@@ -298,6 +386,7 @@ export class Link {
       received: this.received,
       dropped: this.drops.count,
       rejected: this.rejected,
+      duplicates: this.duplicates,
       peers: this.neighbors.size,
     }
   }
@@ -332,7 +421,10 @@ export class Link {
         message: `crossbus: link ${this.name} closed with ${left.length} event(s) its peer had no credit for`,
       })
     }
+    for (const neighbor of this.neighbors.values()) neighbor.watch?.abort()
     this.neighbors.clear()
+    this.#askStrangers.cancel()
+    this.#answerAsk.cancel()
     try {
       this.#endpoint.close()
     } catch {
@@ -346,6 +438,8 @@ export class Link {
    * live; asks the ones silent for half of it to say hello.
    */
   expire(now: number): void {
+    // Which copy of a record is live changes with time, not only with hellos.
+    this.#reach = undefined
     let probe = false
     for (const [id, neighbor] of this.neighbors) {
       const silent = now - neighbor.lastSeen
@@ -359,7 +453,11 @@ export class Link {
 
   /** Removes a direct neighbor (bye, timeout, its lock released). */
   forget(id: string, why: string): void {
-    if (!this.neighbors.delete(id)) return
+    const neighbor = this.neighbors.get(id)
+    if (neighbor === undefined) return
+    this.neighbors.delete(id)
+    neighbor.watch?.abort()
+    this.#countPatterns()
     this.#host.report({ type: 'peer-leave', transport: this.name, message: `crossbus: peer ${id} ${why} (${this.name})` })
     this.#routesChanged()
     if (this.neighbors.size === 0) {
@@ -388,12 +486,35 @@ export class Link {
   purge(id: string): void {
     let changed = false
     for (const neighbor of this.neighbors.values()) changed = neighbor.records.delete(id) || changed
-    if (changed) this.#wants.clear()
+    if (changed) {
+      this.#forgetRoutes()
+      this.#countPatterns()
+    }
   }
 
   #routesChanged(): void {
-    this.#wants.clear()
+    this.#forgetRoutes()
     this.#host.routesChanged()
+  }
+
+  /** What was derived from the neighbors' records is rebuilt when next needed. */
+  #forgetRoutes(): void {
+    this.#wants.clear()
+    this.#wantIndex = undefined
+    this.#answerIndex = undefined
+    this.#reach = undefined
+  }
+
+  #countPatterns(): void {
+    let records = 0
+    let patterns = 0
+    for (const neighbor of this.neighbors.values()) {
+      const weight = weigh(neighbor.records)
+      records += weight.records
+      patterns += weight.patterns
+    }
+    this.#records = records
+    this.#patterns = patterns
   }
 
   /** Posts a frame of ours; `body` is a Frame without the envelope fields. */
@@ -457,17 +578,113 @@ export class Link {
     this.#host.count('dropped')
   }
 
-  #refuse(reason: string): void {
-    this.rejected++
-    this.#host.count('rejected')
-    this.#host.report({ type: 'bad-frame', transport: this.name, message: `crossbus: ${this.name} refused a frame: ${reason}` })
+  /** Counts `count` refused frames or events and reports them once, with `reason`. */
+  refuse(reason: string, count = 1, error?: unknown): void {
+    this.rejected += count
+    this.#host.count('rejected', count)
+    this.#host.report({
+      type: 'bad-frame',
+      transport: this.name,
+      ...(count === 1 ? {} : { count }),
+      ...(error === undefined ? {} : { error }),
+      message: `crossbus: ${this.name} refused ${reason}${count === 1 ? '' : ` (${count})`}`,
+    })
+  }
+
+  /**
+   * Every message from the endpoint comes through here: whatever it is, it
+   * never throws into the platform's message handler (in Node an exception
+   * there ends the process). Anything unexpected is a refused frame.
+   */
+  #receive(message: unknown): void {
+    try {
+      this.#handle(message)
+    } catch (error) {
+      this.refuse(`a frame it could not handle (${errorMessage(error)})`, 1, error)
+    }
+  }
+
+  /** A hello: the neighbor's records replace what it said before, within this link's bounds and its trust. */
+  #hello(frame: Extract<Frame, { kind: 'hello' }>, known: Neighbor | undefined): void {
+    const from = frame.from
+    // Every hello carries its sender's own record: one without it would make a live context vanish.
+    const own = frame.routes.find((record) => record.id === from)
+    let refusal: string | undefined
+    if (own === undefined) refusal = `a hello from ${from} without its own record`
+    else if (known === undefined && this.neighbors.size >= MAX_NEIGHBORS) refusal = `a hello from ${from}: this link has ${MAX_NEIGHBORS} peers already`
+    else if (known === undefined && this.crossOrigin && !this.#host.claimable(this, from))
+      refusal = `a hello in the name of ${from}, which another link reaches`
+    if (refusal !== undefined) {
+      this.refuse(refusal)
+      return
+    }
+    const neighbor = known ?? { lastSeen: Date.now(), records: new Map<string, KnownRecord>(), alive: false, lockLookups: 0 }
+    if (known !== undefined && !known.alive) this.#host.unwatched(this, from, known)
+    neighbor.saidBye = false
+    const now = Date.now()
+    const records = new Map<string, KnownRecord>()
+    // What the link holds for its other neighbors: this one's records are replaced.
+    const before = weigh(neighbor.records)
+    const held = this.#records - before.records
+    let patterns = this.#patterns - before.patterns
+    let refused = 0
+    // The sender's own record first: if it is not taken, nothing of the hello is.
+    for (const record of [own as RouteRecord, ...frame.routes]) {
+      if (record.id === this.#host.id || records.has(record.id) || (record !== own && record.id === from)) continue
+      // A cross-origin peer speaks for itself and what is behind it, never for contexts reached another way.
+      if (this.crossOrigin && record.id !== from && !this.#host.claimable(this, record.id)) {
+        refused++
+        continue
+      }
+      const previous = neighbor.records.get(record.id)
+      const observed =
+        held + records.size >= MAX_LINK_RECORDS ? 'full' : this.#host.observe(record, previous === undefined || previous.version !== record.version)
+      if (observed !== true) {
+        // The sender's own record not taken: the hello is refused whole (what it said before stays).
+        if (record === own) {
+          if (observed !== false)
+            this.refuse(`a hello from ${from} whose own record is not taken (${observed === 'full' ? 'a table is full' : 'an absurd version'})`)
+          return
+        }
+        refused++
+        continue
+      }
+      const size = record.patterns.length + record.replies.length
+      // Past this link's budget, a record counts as wanting (and answering) everything.
+      const bounded = patterns + size > MAX_LINK_PATTERNS ? { ...record, patterns: EVERYTHING, replies: EVERYTHING } : record
+      const sane = { ...bounded, patterns: interest(bounded.patterns, this.crossOrigin), replies: interest(bounded.replies, true) }
+      patterns += sane.patterns.length + sane.replies.length
+      records.set(record.id, know(sane, previous, now))
+    }
+    if (refused > 0) this.refuse(`records in a hello from ${from} it may not send (another link reaches them, or a table is full)`, refused)
+    const changed = known === undefined || !sameRoutes([...neighbor.records.values()], [...records.values()])
+    neighbor.records = records
+    this.#records = held + records.size
+    this.#patterns = patterns
+    if (known === undefined) {
+      this.neighbors.set(from, neighbor)
+      this.silentSince = undefined
+      // Its peers answer its first hello at once: from the first answer on, interest decides.
+      this.discovering = false
+      this.#host.report({ type: 'peer-join', transport: this.name, message: `crossbus: peer ${from} joined on ${this.name}` })
+      // A new context on a point link (a restarted service worker) grants from scratch:
+      // credit lost with its predecessor must not stall this link for good.
+      if (this.kind === 'point') {
+        this.#credit = INITIAL_CREDIT
+        this.flush()
+      }
+    }
+    if (changed) this.#routesChanged()
+    else this.#reach = undefined
+    if (known === undefined) this.#host.peerJoined(this, from)
+    if (frame.ask === true || known === undefined) this.#answerAsk()
   }
 
   #handle(message: unknown): void {
     if (this.#closed) return
     const frame = decodeFrame(message)
     if (typeof frame === 'string') {
-      this.#refuse(frame)
+      this.refuse(`a frame: ${frame}`)
       return
     }
     // Same channel, other bus name, or addressed to another context: not for us, not an error.
@@ -479,41 +696,20 @@ export class Link {
       // A stranger talking before its hello (we restarted, as a woken service worker does): ask who it is.
       if (this.#asked.size >= 1024) this.#asked.clear()
       this.#asked.add(frame.from)
-      this.announce({ ask: true, force: true })
+      this.#askStrangers()
     }
     switch (frame.kind) {
-      case 'hello': {
-        const neighbor = known ?? { lastSeen: Date.now(), records: new Map<string, KnownRecord>(), alive: false, lockLookups: 0 }
-        if (known !== undefined && !known.alive) this.#host.unwatched(this, frame.from, known)
-        const records = new Map<string, KnownRecord>()
-        for (const record of frame.routes) {
-          if (record.id !== this.#host.id && this.#host.observe(record)) records.set(record.id, know(record, neighbor.records.get(record.id)))
-        }
-        const changed = known === undefined || !sameRoutes([...neighbor.records.values()], [...records.values()])
-        neighbor.records = records
-        if (known === undefined) {
-          this.neighbors.set(frame.from, neighbor)
-          this.silentSince = undefined
-          // Its peers answer its first hello at once: from the first answer on, interest decides.
-          this.discovering = false
-          this.#host.report({ type: 'peer-join', transport: this.name, message: `crossbus: peer ${frame.from} joined on ${this.name}` })
-          // A new context on a point link (a restarted service worker) grants from scratch:
-          // credit lost with its predecessor must not stall this link for good.
-          if (this.kind === 'point') {
-            this.#credit = INITIAL_CREDIT
-            this.flush()
-          }
-        }
-        if (changed) this.#routesChanged()
-        if (known === undefined) this.#host.peerJoined(this, frame.from)
-        if (frame.ask === true || known === undefined) this.announce({ force: true, answering: true })
+      case 'hello':
+        this.#hello(frame, known)
         return
-      }
       case 'bye':
-        this.forget(frame.from, 'left')
+        // A neighbor whose Web Lock is held lives, whatever a frame says: its lock's release says when it goes.
+        if (known?.alive !== true) this.forget(frame.from, 'left')
+        else known.saidBye = true
         return
       case 'credit':
-        this.#credit += frame.credit
+        // Never more than a receiver starts with: a bogus grant cannot switch flow control off.
+        this.#credit = Math.min(this.#credit + frame.credit, Math.max(this.#credit, INITIAL_CREDIT))
         this.flush()
         return
       case 'retained':
@@ -538,4 +734,11 @@ export class Link {
     }
     this.#grant += count
   }
+}
+
+/** Records and patterns of one neighbor, for a link's bounds. */
+function weigh(records: ReadonlyMap<string, KnownRecord>): { records: number; patterns: number } {
+  let patterns = 0
+  for (const record of records.values()) patterns += record.patterns.length + record.replies.length
+  return { records: records.size, patterns }
 }

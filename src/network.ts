@@ -1,16 +1,21 @@
+import { DEDUPE_WINDOW, DUPLICATE, SeenSources, type SourceSeqs, STALE } from './dedupe.js'
 import { DURABLE, EMPTY_HEADERS, Envelope, REPLY_TO, RETAINED } from './envelope.js'
-import { Link, type LinkHost, type Neighbor } from './link.js'
+import { type KnownRecord, Link, type LinkHost, type Neighbor, preferred } from './link.js'
 import { holdLock, lockManager } from './locks.js'
 import { BoundedQueue } from './queue.js'
 import { DISCOVERY_MS, type EndpointSource, HEARTBEAT_MS, PEER_TIMEOUT_MS, type Transport } from './seams.js'
-import { parsePatterns } from './topic.js'
+import { isReserved, parsePatterns, parseTopic } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
 import type { EventsFrame, RouteRecord } from './wire.js'
 
-/** Seqs remembered per source to recognise an event that arrives twice (over two paths). */
-const DEDUPE_WINDOW = 4096
-/** Sources remembered before the oldest are forgotten. */
-const MAX_SOURCES = 1024
+/** Contexts known at once (route records of distinct ids), at most: records of more are refused. */
+export const MAX_PEERS = 1024
+/** A record's version more than this beyond the highest believed for its context is not believed (about 12 days of beats). */
+export const MAX_VERSION_STEP: number = 2 ** 20
+/** The durable log's announcements: the one reserved topic a (same-origin) peer may publish. */
+const LOG_TOPIC = '$log.appended'
+/** Replies go to `$reply.<asker>.<n>`, and only along the way their request went. */
+const REPLY_PREFIX = '$reply.'
 
 /** What the network needs from its bus. */
 export interface NetworkHost {
@@ -58,8 +63,23 @@ class StartupBacklog implements Outlet {
   }
 }
 
-/** Requests from other contexts whose reply path is remembered, at most. */
+/** Requests whose way back (or, asked here, whose links) are remembered, at most: the oldest is forgotten. */
 const MAX_REPLY_PATHS = 1024
+
+/**
+ * A request that went through this context: the link it came by (none when
+ * it was asked here), the links it went out on, and its topic's tokens. A
+ * reply is taken only from one of those links, from a context behind it that
+ * answers that topic; the first one goes back, later ones are dropped.
+ */
+interface ReplyRoute {
+  readonly back: Link | undefined
+  out: readonly Outlet[]
+  readonly tokens: readonly string[]
+  answered: boolean
+}
+
+const isReply = (topic: string): boolean => topic.charCodeAt(0) === 36 /* $ */ && topic.startsWith(REPLY_PREFIX)
 
 /** An accepted link (a shared worker's port to one tab) whose tab has been silent this long is closed. */
 const ABANDONED_MS = 5 * 60_000
@@ -78,12 +98,6 @@ const MAX_LOCK_LOOKUPS = 5
 /** Contexts remembered as gone, so their stale records circulating in a cycle of links are refused. */
 const MAX_DEAD = 1024
 
-/** Recently seen seqs of one source. */
-interface SeenWindow {
-  high: number
-  seqs: Set<number>
-}
-
 /**
  * The bus's side of every link: announces what this context (and what it
  * relays for) wants, sends each event only on links where someone wants it,
@@ -99,10 +113,10 @@ export class Network implements LinkHost {
   #announceScheduled = false
   /** Local subscriptions changed since the record was last built (it is rebuilt once per task). */
   #interestDirty = false
-  #seen = new Map<string, SeenWindow>()
+  readonly #seen = new SeenSources()
   #asks = 0
-  /** Newest version of each context's record, and when it last grew. */
-  #fresh = new Map<string, { version: number; since: number }>()
+  /** Each known context: the version its record had when it last changed on some path, and when; the highest believed. */
+  #fresh = new Map<string, { version: number; high: number; since: number }>()
   /** Contexts found gone, with the last version seen: older copies are refused. */
   #dead = new Map<string, number>()
   #timer: ReturnType<typeof setInterval> | undefined
@@ -111,6 +125,10 @@ export class Network implements LinkHost {
   #lock: AbortController | undefined
   readonly #transports: readonly Transport[]
   readonly #sources: EndpointSource[] = []
+  /** Prefix of this context's inbox topics. */
+  readonly #inbox: string
+  /** Inbox topic of a request that went through here → its route. */
+  #replies = new Map<string, ReplyRoute>()
   /** Set while a source may still accept its first links (DISCOVERY_MS from start). */
   #backlog: StartupBacklog | undefined
   #startedAt = 0
@@ -120,8 +138,6 @@ export class Network implements LinkHost {
   /** Set by closing(): remote events are refused from then on. */
   #closing = false
   #refusedWhileClosing = 0
-  /** Inbox topic of a request from another context → the link it came by. */
-  #replyPaths = new Map<string, Link>()
 
   /** Nothing is opened until start(): the bus first builds every part the network calls back into. */
   constructor(host: NetworkHost, transports: readonly Transport[]) {
@@ -129,6 +145,7 @@ export class Network implements LinkHost {
     this.id = host.id
     this.name = host.name
     this.#transports = transports
+    this.#inbox = `${REPLY_PREFIX}${host.id}.`
     this.#keepAlive = host.keepAlive
     this.#own = { id: this.id, version: 0, patterns: [], replies: [] }
   }
@@ -149,8 +166,13 @@ export class Network implements LinkHost {
           this.links.push(link)
           link.announce({ ask: true })
           if (this.#kept) link.keepAlive(true)
-          // What this context published before the link existed, if it is still starting.
-          if (this.#backlog !== undefined) for (const event of this.#backlog.events.drain()) link.enqueue(event)
+          // What this context published before the link existed, if it is still starting (a request among them goes out there too).
+          if (this.#backlog !== undefined) {
+            for (const event of this.#backlog.events.drain()) {
+              link.enqueue(event)
+              this.#routed(event, [link])
+            }
+          }
         })
       } else {
         this.links.push(new Link(this, transport, opened))
@@ -183,17 +205,19 @@ export class Network implements LinkHost {
 
   routesFor(link: Link, answering: boolean): RouteRecord[] {
     if (answering) this.#own = this.#record()
-    const routes = new Map<string, RouteRecord>([[this.id, this.#own]])
+    // Of several copies of a context's record, the preferred one (live, then the highest version).
+    const now = Date.now()
+    const chosen = new Map<string, KnownRecord>()
     for (const other of this.links) {
       if (other === link) continue
       for (const [id, record] of other.records()) {
-        const known = routes.get(id)
-        if (id !== this.id && (known === undefined || known.version < record.version)) {
-          routes.set(id, { id, version: record.version, patterns: record.patterns, replies: record.replies })
-        }
+        const known = chosen.get(id)
+        if (id !== this.id && (known === undefined || preferred(record, known, now))) chosen.set(id, record)
       }
     }
-    return [...routes.values()].sort((a, b) => (a.id < b.id ? -1 : 1))
+    const routes: RouteRecord[] = [this.#own]
+    for (const { id, version, patterns, replies } of chosen.values()) routes.push({ id, version, patterns, replies })
+    return routes.sort((a, b) => (a.id < b.id ? -1 : 1))
   }
 
   routesChanged(): void {
@@ -222,14 +246,40 @@ export class Network implements LinkHost {
     if (index >= 0) this.links.splice(index, 1)
   }
 
-  observe(record: RouteRecord): boolean {
+  observe(record: RouteRecord, changed: boolean): boolean | 'full' | 'absurd' {
     const dead = this.#dead.get(record.id)
-    if (dead !== undefined && record.version <= dead) return false
+    if (dead !== undefined) {
+      if (record.version <= dead) return false
+      this.#dead.delete(record.id)
+    }
     const fresh = this.#fresh.get(record.id)
-    if (fresh === undefined || fresh.version < record.version) this.#fresh.set(record.id, { version: record.version, since: Date.now() })
+    if (fresh === undefined) {
+      if (this.#fresh.size >= MAX_PEERS) return 'full'
+      this.#fresh.set(record.id, { version: record.version, high: record.version, since: Date.now() })
+    } else {
+      // A version grows by one a beat or a change: one far beyond the highest believed is not believed.
+      if (record.version > fresh.high + MAX_VERSION_STEP) return 'absurd'
+      if (record.version > fresh.high) fresh.high = record.version
+      if (changed) {
+        // A version that changes is a sign of life, whatever its size: a copy that stops changing cannot outlive the real ones.
+        fresh.version = record.version
+        fresh.since = Date.now()
+      }
+    }
     return true
   }
 
+  claimable(link: Link, id: string): boolean {
+    if (id === this.id) return false
+    for (const other of this.links) if (other !== link && (other.neighbors.has(id) || other.records().has(id))) return false
+    return true
+  }
+
+  /**
+   * Events from a link: each one checked (who may send it, what topic, seen
+   * before?), delivered here, and relayed to the links that want it. What is
+   * refused is counted and reported once per frame and reason.
+   */
   receive(link: Link, frame: EventsFrame): void {
     if (this.#closing) {
       // The bus is closing: it takes no more remote events (they would keep its close waiting). Counted, reported once.
@@ -249,15 +299,68 @@ export class Network implements LinkHost {
       return
     }
     const { sources, topics, src, seq, topic, time, data, headers, retained, durable, answers } = frame
-    const retainedAt = retained === undefined ? undefined : new Set(retained)
-    const durableAt = durable === undefined ? undefined : new Set(durable)
+    const refused = new Map<string, number>()
+    const refuse = (reason: string): void => void refused.set(reason, (refused.get(reason) ?? 0) + 1)
+    // Per entry of the source table: null when this link may not speak for it (a cross-origin
+    // link, for a context not behind it), else its de-duplication windows.
+    const windows = new Array<SourceSeqs | null>(sources.length)
+    for (let index = 0; index < sources.length; index++) {
+      const source = sources[index] as string
+      windows[index] = link.crossOrigin && !link.records().has(source) ? null : this.#seen.of(source, this.#fresh.has(source))
+    }
     for (let index = 0; index < data.length; index++) {
-      const source = sources[src[index] as number] as string
-      const eventSeq = seq[index] as number
+      const at = src[index] as number
+      const source = sources[at] as string
       // Our own events, back through another path (two links to one peer, a cycle): delivered here already.
-      if (source === this.id || this.#isDuplicate(source, eventSeq)) continue
+      if (source === this.id) continue
+      const seqs = windows[at] as SourceSeqs | null
+      if (seqs === null) {
+        refuse(`events in the name of a context not behind this ${link.name} link`)
+        continue
+      }
+      const eventSeq = seq[index] as number
+      if (answers !== undefined) {
+        // An answer to a retained-state request is an old event by design: one already taken (it came
+        // live too) is dropped, but an answer marks nothing, so it cannot hide a later live copy.
+        if (seqs.seen(eventSeq)) {
+          link.duplicates++
+          continue
+        }
+      } else {
+        const seen = seqs.accept(eventSeq)
+        if (seen === DUPLICATE) {
+          link.duplicates++
+          continue
+        }
+        if (seen === STALE) {
+          refuse(`events older than the last ${DEDUPE_WINDOW} seen of their source (replayed, or far behind)`)
+          continue
+        }
+      }
       const eventTopic = topics[topic[index] as number] as string
-      const eventHeaders = headers?.[index]
+      const eventHeaders = headers?.[index] ?? EMPTY_HEADERS
+      const reply = isReply(eventTopic)
+      if (isReserved(eventTopic) && !reply && (eventTopic !== LOG_TOPIC || link.crossOrigin || !this.#fresh.has(source) || answers !== undefined)) {
+        refuse('events on a reserved topic')
+        continue
+      }
+      const replyTo = eventHeaders[REPLY_TO]
+      if (replyTo !== undefined && !isInboxOf(replyTo, source)) {
+        refuse('a request whose reply would go to an inbox not its sender’s')
+        continue
+      }
+      let route: ReplyRoute | undefined
+      if (reply) {
+        route = this.#replies.get(eventTopic)
+        if (answers !== undefined || route === undefined || route.answered || !route.out.includes(link) || !link.answersFrom(source, route.tokens)) {
+          // Not dropped as hostile: a reply after the first (its request has its answer), or one
+          // overheard on a channel where this context is a bystander (another's request, another's reply).
+          const overheard = link.kind === 'broadcast' && !eventTopic.startsWith(this.#inbox) && (route === undefined || route.back === link)
+          if (route?.answered !== true && !overheard) refuse('replies to no request that went that way')
+          route = undefined
+          continue
+        }
+      }
       const event = new Envelope(
         {
           id: `${source}:${eventSeq}`,
@@ -266,29 +369,30 @@ export class Network implements LinkHost {
           source,
           seq: eventSeq,
           time: time[index] as number,
-          headers: eventHeaders == null ? EMPTY_HEADERS : Object.freeze({ ...eventHeaders }),
+          headers: eventHeaders,
           redelivered: false,
         },
-        (retainedAt?.has(index) === true ? RETAINED : 0) | (durableAt?.has(index) === true ? DURABLE : 0),
+        (retained?.has(index) === true ? RETAINED : 0) | (durable?.has(index) === true ? DURABLE : 0),
       )
+      if (route !== undefined) {
+        // Asked here: delivered to the inbox. Relayed: back the way the request came, and nowhere else.
+        route.answered = true
+        this.#host.count('received')
+        if (route.back === undefined) this.#host.deliver(event)
+        else route.back.enqueue(event)
+        continue
+      }
       if (answers !== undefined ? !this.#host.answered(answers, event) : !this.#host.deliver(event)) {
-        link.rejected++
-        this.#host.count('rejected')
-        this.#host.report({
-          type: 'bad-frame',
-          transport: link.name,
-          topic: eventTopic,
-          message: `crossbus: ${link.name} refused an event with an invalid topic`,
-        })
+        refuse('events with an invalid topic')
         continue
       }
       if (answers !== undefined) continue
       this.#host.count('received')
-      const replyTo = event.headers[REPLY_TO]
-      if (replyTo !== undefined) this.#rememberReplyPath(replyTo, link)
+      if (replyTo !== undefined) this.#rememberReply(replyTo, { back: link, out: NO_LINKS, tokens: eventTopic.split('.'), answered: false })
       const onward = this.linksFor(eventTopic, undefined, link)
       if (onward.length > 0) this.send(event, onward)
     }
+    for (const [reason, count] of refused) link.refuse(reason, count)
   }
 
   answerRetained(link: Link, from: string, patterns: readonly string[], ask: number): void {
@@ -305,11 +409,15 @@ export class Network implements LinkHost {
    * page's hello yet). Empty (and shared) when none: the common local case.
    */
   linksFor(topic: string, tokens?: readonly string[], except?: Link): readonly Outlet[] {
-    const replyPath = this.#replyPaths.size > 0 ? this.#replyPaths.get(topic) : undefined
+    // A reply goes back the way its request came, once, and nowhere else.
+    if (isReply(topic)) {
+      const back = this.#replies.get(topic)
+      return back?.back === undefined || back.answered || back.back === except ? NO_LINKS : [back.back]
+    }
     let found: Outlet[] | undefined
     for (const link of this.links) {
       if (link === except) continue
-      if (link !== replyPath && (link.neighbors.size === 0 || !link.wants(topic, tokens))) continue
+      if (link.neighbors.size === 0 || !link.wants(topic, tokens)) continue
       ;(found ??= []).push(link)
     }
     return found ?? NO_LINKS
@@ -333,25 +441,47 @@ export class Network implements LinkHost {
 
   /**
    * Hands an event to the outlets linksFor() or discoveryOutlets() chose; a
-   * reply's way back is used once. `queued` counts the links that took it
-   * because someone behind them wants it, not those that took it only while
-   * discovering.
+   * reply's way back is used once, and a request's outlets are remembered.
+   * `queued` counts the links that took it because someone behind them wants
+   * it, not those that took it only while discovering.
    */
   send(event: BusEvent, links: readonly Outlet[]): { queued: number; dropped: number } {
     let queued = 0
     let dropped = 0
+    const reply = isReply(event.topic)
     for (const link of links) {
+      // A reply never overtakes this context's own hello to the asker (held by the throttle): the asker takes replies only from contexts it knows.
+      if (reply && link instanceof Link) link.helloFirst()
       const result = link.enqueue(event)
       if (result !== 'refused' && (!(link instanceof Link) || !link.discovering || link.neighbors.size > 0)) queued++
       if (result !== 'queued') dropped++
     }
-    if (this.#replyPaths.size > 0) this.#replyPaths.delete(event.topic)
+    if (this.#replies.size > 0 || event.source === this.id) this.#routed(event, links)
     return { queued, dropped }
   }
 
-  #rememberReplyPath(replyTo: string, link: Link): void {
-    if (this.#replyPaths.size >= MAX_REPLY_PATHS) this.#replyPaths.delete(this.#replyPaths.keys().next().value as string)
-    this.#replyPaths.set(replyTo, link)
+  /** Remembers where a request went (asked here, or relayed; more outlets add to them), and that a reply went back. */
+  #routed(event: BusEvent, links: readonly Outlet[]): void {
+    if (isReply(event.topic)) {
+      const route = this.#replies.get(event.topic)
+      if (route !== undefined) route.answered = true
+      return
+    }
+    const replyTo = event.headers[REPLY_TO]
+    if (replyTo === undefined) return
+    const route = this.#replies.get(replyTo)
+    if (route !== undefined) route.out = route.out.length === 0 ? links : [...route.out, ...links]
+    else if (event.source === this.id) this.#rememberReply(replyTo, { back: undefined, out: links, tokens: event.topic.split('.'), answered: false })
+  }
+
+  /** A request asked here has settled (answered, timed out, aborted): its replies are no longer taken. */
+  settled(replyTo: string): void {
+    if (this.#replies.get(replyTo)?.back === undefined) this.#replies.delete(replyTo)
+  }
+
+  #rememberReply(replyTo: string, route: ReplyRoute): void {
+    if (this.#replies.size >= MAX_REPLY_PATHS) this.#replies.delete(this.#replies.keys().next().value as string)
+    this.#replies.set(replyTo, route)
   }
 
   /** Local subscriptions changed: re-announce at the end of the task. */
@@ -456,6 +586,7 @@ export class Network implements LinkHost {
     for (const [id, fresh] of this.#fresh) {
       if (now - fresh.since <= PEER_TIMEOUT_MS || this.#isNeighbor(id)) continue
       this.#fresh.delete(id)
+      this.#seen.forget(id)
       if (this.#dead.size >= MAX_DEAD) this.#dead.delete(this.#dead.keys().next().value as string)
       this.#dead.set(id, fresh.version)
       for (const link of this.links) link.purge(id)
@@ -502,8 +633,11 @@ export class Network implements LinkHost {
       if (!held.some((lock) => lock.name === name) && !pending.some((lock) => lock.name === name)) return
       if (neighbor.alive || link.neighbors.get(id) !== neighbor) return
       neighbor.alive = true
-      await locks.request(name, { signal: this.#closed.signal }, () => {
-        link.forget(id, 'is gone (its lock was released)')
+      // One request per neighbor, ended when it is forgotten: hellos and byes cannot pile requests up.
+      const watch = new AbortController()
+      neighbor.watch = watch
+      await locks.request(name, { signal: AbortSignal.any([this.#closed.signal, watch.signal]) }, () => {
+        link.forget(id, neighbor.saidBye === true ? 'left' : 'is gone (its lock was released)')
       })
     } catch {
       // Aborted by close, or locks unavailable here (opaque origin): the heartbeat timeout still applies.
@@ -571,21 +705,15 @@ export class Network implements LinkHost {
     if (keep) timer?.ref?.()
     else timer?.unref?.()
   }
+}
 
-  /** Remembers (source, seq); true when it was seen before. */
-  #isDuplicate(source: string, seq: number): boolean {
-    let window = this.#seen.get(source)
-    if (window === undefined) {
-      if (this.#seen.size >= MAX_SOURCES) this.#seen.delete(this.#seen.keys().next().value as string)
-      window = { high: 0, seqs: new Set() }
-      this.#seen.set(source, window)
-    }
-    if (seq <= window.high - DEDUPE_WINDOW || window.seqs.has(seq)) return true
-    window.seqs.add(seq)
-    if (seq > window.high) window.high = seq
-    if (window.seqs.size > 2 * DEDUPE_WINDOW) {
-      for (const old of window.seqs) if (old <= window.high - DEDUPE_WINDOW) window.seqs.delete(old)
-    }
+/** Is `topic` an inbox of `source` (`$reply.<source>.<…>`), and a valid topic? */
+function isInboxOf(topic: string, source: string): boolean {
+  if (!topic.startsWith(`${REPLY_PREFIX}${source}.`)) return false
+  try {
+    parseTopic(topic)
+    return true
+  } catch {
     return false
   }
 }

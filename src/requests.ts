@@ -148,6 +148,8 @@ export class Requests {
       }
       return (failure) => {
         this.#pending.delete(replyTo)
+        // Settled: no reply is taken for it any more (a late or forged one is dropped at the link).
+        network?.settled(replyTo)
         // Given up (timeout, signal, close): a replier still on it is told why.
         if (failure !== undefined) this.cancel(replyTo, failure.reason)
       }

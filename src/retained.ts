@@ -1,6 +1,14 @@
+import { DropCounter } from './diagnostics.js'
+import { PatternIndex } from './router.js'
 import type { Subscriber } from './subscriber.js'
+import { throttle } from './throttle.js'
 import { matchTokens, parseTopic } from './topic.js'
-import type { BusEvent } from './types.js'
+import type { BusEvent, Diagnostic } from './types.js'
+
+/** Topics whose retained event came from a peer, kept at most: the least recently retained is forgotten first. */
+export const MAX_RETAINED = 4096
+/** After asking peers again for a peer that joined, wait this long before the next time (joins meanwhile: one ask). */
+const REASK_MS = 250
 
 /** What retained state needs from its bus. */
 export interface RetainedHost {
@@ -8,6 +16,9 @@ export interface RetainedHost {
   readonly id: string
   /** Asks peers for their retained events matching `patterns`; the ask's number, or undefined with no links. */
   ask(patterns: readonly string[]): number | undefined
+  report(diagnostic: Diagnostic): void
+  /** Retained events from peers forgotten to stay within MAX_RETAINED: counted as dropped. */
+  dropped(count: number): void
 }
 
 interface Kept {
@@ -26,8 +37,19 @@ interface Kept {
 export class RetainedState {
   readonly #host: RetainedHost
   readonly #kept = new Map<string, Kept>()
-  /** Retained-state asks to peers: ask number → the `last: true` subscription waiting. */
+  /** Topics kept from peers, least recently retained first (at most MAX_RETAINED): a peer cannot grow the table without bound. */
+  readonly #fromPeers = new Set<string>()
+  readonly #forgotten: DropCounter
+  /** Retained-state asks to peers: ask number → the `last: true` subscription waiting; one (the latest) per subscription. */
   readonly #asks = new Map<number, Subscriber>()
+  readonly #askOf = new Map<Subscriber, number>()
+  /** The waiting subscriptions ask again: at once, then at most once per REASK_MS. */
+  readonly #reask = throttle(() => {
+    for (const subscriber of this.#waiting) {
+      const ask = this.#host.ask([subscriber.pattern])
+      if (ask !== undefined) this.#asked(subscriber, ask)
+    }
+  }, REASK_MS)
   /** `last: true` subscriptions that found nothing retained here; asked again when a peer joins. */
   readonly #waiting = new Set<Subscriber>()
   /** Retained durable events are still being loaded from the store (see restore). */
@@ -36,11 +58,37 @@ export class RetainedState {
   constructor(host: RetainedHost, restoring: boolean) {
     this.#host = host
     this.#restoring = restoring
+    this.#forgotten = new DropCounter((first, count) =>
+      host.report({
+        type: 'drop',
+        topic: first.topic,
+        eventId: first.id,
+        count,
+        message: `crossbus: retained state from peers is full (${MAX_RETAINED} topics): forgot the retained event of ${count} topic(s), the least recently retained first`,
+      }),
+    )
   }
 
-  /** Keeps an event as its topic's last (a publish here, or one from a peer flagged retained). */
-  keep(event: BusEvent, tokens: readonly string[], local: boolean): void {
-    this.#kept.set(event.topic, { event, tokens, local })
+  /**
+   * Keeps an event as its topic's last (a publish here, or one from a peer
+   * flagged retained). Topics a peer retained are at most MAX_RETAINED;
+   * `fromStore`: restored from this origin's store, which bounds them itself.
+   */
+  keep(event: BusEvent, tokens: readonly string[], local: boolean, fromStore = false): void {
+    const topic = event.topic
+    const fromPeers = this.#fromPeers
+    if (fromStore || event.source === this.#host.id) fromPeers.delete(topic)
+    else if (fromPeers.delete(topic) || fromPeers.size < MAX_RETAINED) fromPeers.add(topic)
+    else {
+      const oldest = fromPeers.values().next().value as string
+      fromPeers.delete(oldest)
+      const forgotten = this.#kept.get(oldest)
+      this.#kept.delete(oldest)
+      this.#forgotten.record(oldest, forgotten?.event.id ?? '')
+      this.#host.dropped(1)
+      fromPeers.add(topic)
+    }
+    this.#kept.set(topic, { event, tokens, local })
   }
 
   /** The retained event of `topic` this context holds, if any (INVALID_TOPIC for a malformed topic). */
@@ -52,7 +100,10 @@ export class RetainedState {
 
   /** This context's retained events (not `local` ones) that match one of the patterns: a peer asked. */
   matching(patterns: readonly (readonly string[])[]): BusEvent[] {
-    return this.#matching((kept) => !kept.local && patterns.some((pattern) => matchTokens(pattern, kept.tokens)))
+    // Indexed, so a request with many patterns costs one walk per retained topic, not one match per pattern.
+    const index = new PatternIndex()
+    for (const pattern of patterns) index.add(pattern)
+    return this.#matching((kept) => !kept.local && index.matches(kept.tokens))
   }
 
   /** A `last: true` subscription starts: the matching retained events first, or an ask to peers (and the store) when there are none. */
@@ -65,7 +116,7 @@ export class RetainedState {
     const ask = this.#host.ask([subscriber.pattern])
     if (ask === undefined && !this.#restoring) return
     this.#wait(subscriber)
-    if (ask !== undefined) this.#asks.set(ask, subscriber)
+    if (ask !== undefined) this.#asked(subscriber, ask)
   }
 
   /** A peer answered an ask; false when the event's topic is malformed (wire input). */
@@ -85,12 +136,21 @@ export class RetainedState {
     return true
   }
 
-  /** A peer joined: the subscriptions still waiting ask again. */
+  /**
+   * A peer joined: the subscriptions still waiting ask again, at most once
+   * per REASK_MS (joins meanwhile are answered by one more ask at its end), so
+   * a flood of joins costs a few asks, not one per join.
+   */
   peerJoined(): void {
-    for (const subscriber of this.#waiting) {
-      const ask = this.#host.ask([subscriber.pattern])
-      if (ask !== undefined) this.#asks.set(ask, subscriber)
-    }
+    if (this.#waiting.size > 0) this.#reask()
+  }
+
+  /** A subscription's latest ask replaces its earlier one: each ask goes to every peer, so nothing is missed. */
+  #asked(subscriber: Subscriber, ask: number): void {
+    const previous = this.#askOf.get(subscriber)
+    if (previous !== undefined) this.#asks.delete(previous)
+    this.#askOf.set(subscriber, ask)
+    this.#asks.set(ask, subscriber)
   }
 
   /**
@@ -102,7 +162,7 @@ export class RetainedState {
     for (const event of events) {
       if (this.#kept.has(event.topic)) continue
       const tokens = parseTopic(event.topic)
-      this.keep(event, tokens, false)
+      this.keep(event, tokens, false, true)
       for (const subscriber of this.#waiting) {
         if (!subscriber.active || !matchTokens(subscriber.tokens, tokens)) continue
         subscriber.offer(event)
@@ -116,7 +176,9 @@ export class RetainedState {
     this.#waiting.add(subscriber)
     subscriber.onEnd(() => {
       this.#waiting.delete(subscriber)
-      for (const [ask, asker] of this.#asks) if (asker === subscriber) this.#asks.delete(ask)
+      const ask = this.#askOf.get(subscriber)
+      this.#askOf.delete(subscriber)
+      if (ask !== undefined) this.#asks.delete(ask)
     })
   }
 

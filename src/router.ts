@@ -1,4 +1,4 @@
-import { isExact, matchTokens, parseTopic } from './topic.js'
+import { isExact, isReserved, matchTokens, parseTopic } from './topic.js'
 
 /** Anything routable by pattern. */
 export interface Routable {
@@ -72,7 +72,7 @@ export class Router<S extends Routable> {
   /** Validates `topic` (INVALID_TOPIC) and returns its route. */
   route(topic: string): Route<S> {
     // A burst usually repeats one topic: one string comparison instead of a lookup.
-    if (topic === this.#lastTopic) return this.#lastRoute as Route<S>
+    if (topic === this.#lastTopic && this.#lastRoute !== undefined) return this.#lastRoute
     const cached = this.#cache.get(topic)
     if (cached !== undefined) {
       this.#lastTopic = topic
@@ -127,6 +127,77 @@ export class Router<S extends Routable> {
 
   #invalidate(): void {
     this.#lastTopic = undefined
+    this.#lastRoute = undefined
     if (this.#cache.size > 0) this.#cache = new Map()
+  }
+}
+
+/** A node of a PatternIndex: one token position of the patterns that pass through it. */
+interface PatternNode {
+  /** Children by literal token. */
+  literal: Map<string, PatternNode> | undefined
+  /** Child for `*`. */
+  star: PatternNode | undefined
+  /** Some pattern ends here with `>`: any one or more further tokens match. */
+  rest: boolean
+  /** Some pattern ends exactly here. */
+  end: boolean
+}
+
+const node = (): PatternNode => ({ literal: undefined, star: undefined, rest: false, end: false })
+
+/**
+ * Patterns indexed by token, as NATS's sublist does: whether some pattern
+ * matches a topic costs one map lookup per token of the topic and pattern
+ * branch, not one comparison per pattern, so a peer that advertises many
+ * patterns does not make each publish slower. Matching walks the topic's
+ * tokens level by level over the set of live branches (never recursing), so
+ * no pattern set makes it exponential: at most the number of indexed patterns
+ * per level. Built once per change of interest; patterns are not removed.
+ */
+export class PatternIndex {
+  readonly #root = node()
+  /** Patterns added. */
+  size = 0
+
+  add(tokens: readonly string[]): void {
+    let at = this.#root
+    this.size++
+    for (let index = 0; index < tokens.length; index++) {
+      const token = tokens[index] as string
+      if (token === '>') {
+        at.rest = true
+        return
+      }
+      if (token === '*') at = at.star ??= node()
+      else {
+        const literal = (at.literal ??= new Map())
+        let next = literal.get(token)
+        if (next === undefined) literal.set(token, (next = node()))
+        at = next
+      }
+    }
+    at.end = true
+  }
+
+  /** Does some indexed pattern match these (valid) topic tokens? Same rules as matchTokens. */
+  matches(topic: readonly string[]): boolean {
+    let level: PatternNode[] = [this.#root]
+    for (let index = 0; index < topic.length; index++) {
+      const token = topic[index] as string
+      // As in NATS, a wildcard in the first position does not match a reserved ($…) token.
+      const wild = index > 0 || !isReserved(token)
+      const next: PatternNode[] = []
+      for (const at of level) {
+        if (at.rest && wild) return true
+        const literal = at.literal?.get(token)
+        if (literal !== undefined) next.push(literal)
+        if (at.star !== undefined && wild) next.push(at.star)
+      }
+      if (next.length === 0) return false
+      level = next
+    }
+    for (const at of level) if (at.end) return true
+    return false
   }
 }

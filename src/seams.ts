@@ -12,6 +12,12 @@ import type { Overflow } from './queue.js'
 export interface Endpoint {
   /** 'broadcast': one channel to every peer (BroadcastChannel); 'point': one peer (MessagePort). */
   readonly kind: 'broadcast' | 'point'
+  /**
+   * true when the peer is another origin (a cross-origin Window): it may then
+   * act only as the contexts behind this endpoint, never for this origin's.
+   * Same-origin peers are trusted as the web trusts them. Default false.
+   */
+  readonly crossOrigin?: boolean
   /** Sends a message; may throw (DataCloneError, closed port). */
   post(message: unknown): void
   /** Starts delivering incoming messages. `reject` refuses a message before decoding (wrong origin). */

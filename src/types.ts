@@ -243,6 +243,8 @@ export interface TransportStats {
   readonly received: number
   readonly dropped: number
   readonly rejected: number
+  /** Events that arrived again (over another path, or replayed) and were dropped as duplicates. */
+  readonly duplicates: number
   readonly peers: number
 }
 

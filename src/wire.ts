@@ -10,7 +10,7 @@ export const WIRE_VERSION = 1
 export interface RouteRecord {
   /** Context (bus) id. */
   readonly id: string
-  /** Bumped on every change and heartbeat; the highest wins. */
+  /** Bumped on every change and heartbeat: a version that changes says its context lives (see Link's preferred()). */
   readonly version: number
   /** Subscription patterns of that context (events it wants). */
   readonly patterns: readonly string[]
@@ -53,18 +53,18 @@ export interface EventsFrame extends FrameBase {
   readonly sources: readonly string[]
   readonly topics: readonly string[]
   /** Index into `sources`. Typed arrays for large batches (they clone as one copy), plain arrays for small ones. */
-  readonly src: Uint32Array | readonly number[]
-  readonly seq: Float64Array | readonly number[]
+  readonly src: ArrayLike<number>
+  readonly seq: ArrayLike<number>
   /** Index into `topics`. */
-  readonly topic: Uint32Array | readonly number[]
-  readonly time: Float64Array | readonly number[]
+  readonly topic: ArrayLike<number>
+  readonly time: ArrayLike<number>
   readonly data: readonly unknown[]
   /** Headers of each event (null for none); absent when no event has any. */
   readonly headers?: readonly (Readonly<Record<string, string>> | null)[]
-  /** Indexes of events their publisher retained. */
-  readonly retained?: readonly number[]
+  /** Indexes of events their publisher retained (a list on the wire, a set once decoded). */
+  readonly retained?: ReadonlySet<number>
   /** Indexes of events published durable (durable subscriptions read them from the store instead). */
-  readonly durable?: readonly number[]
+  readonly durable?: ReadonlySet<number>
   /** Answer to a retained-state request of that number. */
   readonly answers?: number
 }
@@ -82,83 +82,224 @@ export interface RetainedFrame extends FrameBase {
 
 export type Frame = HelloFrame | ByeFrame | EventsFrame | CreditFrame | RetainedFrame
 
-const isString = (value: unknown): value is string => typeof value === 'string'
+/** Events in one frame, at most. A link's `batch` cannot exceed it, and a frame with more is refused whole. */
+export const MAX_FRAME_EVENTS = 4096
+/** Route records in one hello, at most: a hello with more is refused. */
+export const MAX_ROUTES = 256
+/**
+ * Patterns (and reply patterns) of one record that are read one by one. A
+ * record with more is read as `['>']`: it wants (answers) everything, so no
+ * interest list can make matching cost more than this.
+ */
+export const MAX_PATTERNS = 256
+/** Longest context id accepted (ids are 8 characters). */
+export const MAX_ID_LENGTH = 128
+/** Longest pattern accepted in a record or a retained-state request (MAX_TOPIC_LENGTH). */
+const MAX_PATTERN_LENGTH = 256
+
+/** What a record with more than MAX_PATTERNS patterns is read as. */
+export const EVERYTHING: readonly string[] = Object.freeze(['>'])
+
+/**
+ * The decoder reads only what a sender cannot turn into code: own data
+ * properties (an accessor reads as absent, so no getter runs), `typeof`
+ * checks, and `for` loops over `length` that see holes (`every()` skips them).
+ * It never converts a value it was given to a string, and it copies what it
+ * checked into a new frame, so nothing read later can differ from what was
+ * checked. A Proxy can still throw from a trap: decodeFrame catches that.
+ */
+const own = (object: object, key: string | number): unknown => Object.getOwnPropertyDescriptor(object, key)?.value
 const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null
+const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null
+const isId = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH
+const isPattern = (value: unknown): value is string => typeof value === 'string' && value.length <= MAX_PATTERN_LENGTH
 
-function isStringArray(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every(isString)
+/** A value named in a reason without calling anything on it. */
+function nameOf(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 40))
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === undefined) return `${value}`
+  return value === null ? 'null' : typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }
 
-function isHeaders(value: unknown): value is Record<string, string> {
-  return isObject(value) && Object.values(value).every(isString)
-}
-
-function isRecord(value: unknown): value is RouteRecord {
-  return isObject(value) && isString(value.id) && isCount(value.version) && isStringArray(value.patterns) && isStringArray(value.replies)
-}
-
-function isNumberColumn(value: unknown, length: number, typed: typeof Uint32Array | typeof Float64Array): value is ArrayLike<number> {
-  if (value instanceof typed) return value.length === length
-  return Array.isArray(value) && value.length === length && value.every((item) => typeof item === 'number')
-}
-
-function isIndexColumn(value: unknown, length: number, bound: number): boolean {
-  if (!isNumberColumn(value, length, Uint32Array)) return false
+/**
+ * The items of a plain array of at most `max`, each read by `read` into a new
+ * array; undefined when it is not one, or when `read` refuses an item (a
+ * hole or an accessor reads as undefined).
+ */
+function list<T>(value: unknown, read: (item: unknown) => T | undefined, max: number): T[] | undefined {
+  if (!Array.isArray(value) || value.length > max) return undefined
+  const length = value.length
+  const copy = new Array<T>(length)
   for (let index = 0; index < length; index++) {
-    const item = value[index] as number
+    const item = read(own(value, index))
+    if (item === undefined) return undefined
+    copy[index] = item
+  }
+  return copy
+}
+
+const which =
+  <T>(check: (value: unknown) => value is T) =>
+  (value: unknown): T | undefined =>
+    check(value) ? value : undefined
+const readId = which(isId)
+const readString = which((value): value is string => typeof value === 'string')
+const readPattern = which(isPattern)
+const readNumber = which((value): value is number => typeof value === 'number')
+const readCount = which(isCount)
+
+/** A record's pattern list: copied, or EVERYTHING past MAX_PATTERNS. */
+function patternList(value: unknown): readonly string[] | undefined {
+  if (Array.isArray(value) && value.length > MAX_PATTERNS) return EVERYTHING
+  return list(value, readPattern, MAX_PATTERNS)
+}
+
+function readRecord(value: unknown): RouteRecord | undefined {
+  if (!isObject(value)) return undefined
+  const id = own(value, 'id')
+  const version = own(value, 'version')
+  const patterns = patternList(own(value, 'patterns'))
+  const replies = patternList(own(value, 'replies'))
+  if (!isId(id) || !isCount(version) || patterns === undefined || replies === undefined) return undefined
+  return { id, version, patterns, replies }
+}
+
+/** A column of numbers: a typed array of exactly `typed` (what our encoder sends, cloned), or a plain array, copied. */
+function numbers(value: unknown, length: number, typed: typeof Uint32Array | typeof Float64Array): ArrayLike<number> | undefined {
+  const column = isObject(value) && Object.getPrototypeOf(value) === typed.prototype ? (value as ArrayLike<number>) : list(value, readNumber, MAX_FRAME_EVENTS)
+  return column !== undefined && column.length === length ? column : undefined
+}
+
+/** Do the items of an index column point into a table of `bound` entries? */
+function allIndexes(column: ArrayLike<number>, bound: number): boolean {
+  for (let index = 0; index < column.length; index++) {
+    const item = column[index] as number
     if (!Number.isInteger(item) || item < 0 || item >= bound) return false
   }
   return true
 }
 
-function isEvents(message: Record<string, unknown>): boolean {
-  const { sources, topics, src, seq, topic, time, data, headers, retained, durable } = message
-  if (!Array.isArray(data) || !isStringArray(sources) || !isStringArray(topics)) return false
-  const count = data.length
-  if (!isIndexColumn(src, count, sources.length) || !isIndexColumn(topic, count, topics.length)) return false
-  if (!isNumberColumn(seq, count, Float64Array)) return false
-  for (let index = 0; index < count; index++) if (!isCount(seq[index])) return false
-  if (!isNumberColumn(time, count, Float64Array)) return false
-  if (headers !== undefined && !(Array.isArray(headers) && headers.length === count && headers.every((entry) => entry === null || isHeaders(entry))))
-    return false
-  return isIndexList(retained, count) && isIndexList(durable, count)
+/** One event's headers, copied and frozen; null for none; undefined when malformed. */
+function readHeaders(value: unknown): Readonly<Record<string, string>> | null | undefined {
+  if (value === null) return null
+  if (!isObject(value) || Array.isArray(value)) return undefined
+  const copy: Record<string, string> = {}
+  for (const key of Object.keys(value)) {
+    const header = own(value, key)
+    if (typeof header !== 'string') return undefined
+    copy[key] = header
+  }
+  return Object.freeze(copy)
 }
 
-/** An optional list of event indexes. */
-function isIndexList(value: unknown, count: number): boolean {
-  return value === undefined || (Array.isArray(value) && value.every((index) => isCount(index) && index < count))
+/** An optional list of event indexes, as a set; false when malformed. */
+function indexSet(value: unknown, count: number): ReadonlySet<number> | undefined | false {
+  if (value === undefined) return undefined
+  const indexes = list(value, readCount, MAX_FRAME_EVENTS)
+  if (indexes === undefined) return false
+  for (const index of indexes) if (index >= count) return false
+  return new Set(indexes)
+}
+
+function readEvents(message: object, base: FrameBase): EventsFrame | string {
+  const data = own(message, 'data')
+  if (!Array.isArray(data)) return 'malformed events'
+  const count = data.length
+  if (count > MAX_FRAME_EVENTS) return `a frame of ${count} events, more than ${MAX_FRAME_EVENTS}`
+  const sources = list(own(message, 'sources'), readId, MAX_FRAME_EVENTS)
+  const topics = list(own(message, 'topics'), readString, MAX_FRAME_EVENTS)
+  if (sources === undefined || topics === undefined) return 'malformed source or topic table'
+  const src = numbers(own(message, 'src'), count, Uint32Array)
+  const topic = numbers(own(message, 'topic'), count, Uint32Array)
+  const seq = numbers(own(message, 'seq'), count, Float64Array)
+  const time = numbers(own(message, 'time'), count, Float64Array)
+  if (src === undefined || topic === undefined || seq === undefined || time === undefined) return 'malformed events'
+  if (!allIndexes(src, sources.length) || !allIndexes(topic, topics.length)) return 'malformed events'
+  for (let index = 0; index < count; index++) {
+    if (!isCount(seq[index]) || !Number.isFinite(time[index])) return 'malformed events'
+  }
+  const rawHeaders = own(message, 'headers')
+  const headers = rawHeaders === undefined ? undefined : list(rawHeaders, readHeaders, MAX_FRAME_EVENTS)
+  if (headers !== undefined && headers.length !== count) return 'malformed headers'
+  if (rawHeaders !== undefined && headers === undefined) return 'malformed headers'
+  const retained = indexSet(own(message, 'retained'), count)
+  const durable = indexSet(own(message, 'durable'), count)
+  const answers = own(message, 'answers')
+  if (retained === false || durable === false) return 'malformed events'
+  if (answers !== undefined && !isCount(answers)) return 'malformed answer number'
+  return {
+    ...base,
+    kind: 'events',
+    sources,
+    topics,
+    src,
+    seq,
+    topic,
+    time,
+    data,
+    ...(headers === undefined ? {} : { headers }),
+    ...(retained === undefined ? {} : { retained }),
+    ...(durable === undefined ? {} : { durable }),
+    ...(answers === undefined ? {} : { answers }),
+  }
 }
 
 /**
- * Checks a message from a channel. Returns the frame, or a short reason why it
- * is not one of ours (foreign code on the channel, wrong version, malformed).
+ * Checks a message from a channel. Returns a new frame holding copies of what
+ * it checked, or a short reason why the message is not one of ours (foreign
+ * code on the channel, wrong version, malformed). It never throws and never
+ * runs code the sender controls (no toString, valueOf or getter).
  */
 export function decodeFrame(message: unknown): Frame | string {
+  try {
+    return decode(message)
+  } catch {
+    // Only an exotic object (a Proxy) gets here: no structured clone makes one.
+    return 'unreadable frame'
+  }
+}
+
+function decode(message: unknown): Frame | string {
   if (!isObject(message)) return 'not an object'
-  if (message.crossbus !== WIRE_VERSION) {
-    return message.crossbus === undefined ? 'not a crossbus frame' : `unsupported wire version ${String(message.crossbus)}`
-  }
-  if (!isString(message.bus) || !isString(message.from)) return 'missing bus or sender'
-  if (message.to !== undefined && !isString(message.to)) return 'malformed addressee'
-  switch (message.kind) {
-    case 'hello':
-      if (!Array.isArray(message.routes) || !message.routes.every(isRecord)) return 'malformed routes'
-      if (message.ask !== undefined && typeof message.ask !== 'boolean') return 'malformed hello'
-      return message as unknown as HelloFrame
+  const version = own(message, 'crossbus')
+  if (version !== WIRE_VERSION) return version === undefined ? 'not a crossbus frame' : `unsupported wire version ${nameOf(version)}`
+  const bus = own(message, 'bus')
+  const from = own(message, 'from')
+  const to = own(message, 'to')
+  if (typeof bus !== 'string' || !isId(from)) return 'missing bus or sender'
+  if (to !== undefined && !isId(to)) return 'malformed addressee'
+  const base: FrameBase = to === undefined ? { crossbus: WIRE_VERSION, bus, from } : { crossbus: WIRE_VERSION, bus, from, to }
+  const kind = own(message, 'kind')
+  switch (kind) {
+    case 'hello': {
+      const routes = list(own(message, 'routes'), readRecord, MAX_ROUTES)
+      const ask = own(message, 'ask')
+      if (routes === undefined) return 'malformed routes'
+      if (ask !== undefined && typeof ask !== 'boolean') return 'malformed hello'
+      return ask === undefined ? { ...base, kind, routes } : { ...base, kind, routes, ask }
+    }
     case 'bye':
-      return message as unknown as ByeFrame
+      return { ...base, kind }
     case 'events':
-      if (!isEvents(message)) return 'malformed events'
-      if (message.answers !== undefined && !isCount(message.answers)) return 'malformed answer number'
-      return message as unknown as EventsFrame
-    case 'credit':
-      return isCount(message.credit) ? (message as unknown as CreditFrame) : 'malformed credit'
-    case 'retained':
-      return isStringArray(message.patterns) && isCount(message.ask) ? (message as unknown as RetainedFrame) : 'malformed retained request'
+      return readEvents(message, base)
+    case 'credit': {
+      const credit = own(message, 'credit')
+      return isCount(credit) ? { ...base, kind, credit } : 'malformed credit'
+    }
+    case 'retained': {
+      const patterns = list(own(message, 'patterns'), readPattern, MAX_PATTERNS)
+      const ask = own(message, 'ask')
+      return patterns !== undefined && isCount(ask) ? { ...base, kind, patterns, ask } : 'malformed retained request'
+    }
     default:
-      return `unknown frame kind ${JSON.stringify(String(message.kind)).slice(0, 40)}`
+      return `unknown frame kind ${nameOf(kind)}`
   }
+}
+
+/** The columns of an events frame as they are posted: the index lists are arrays on the wire. */
+export interface EncodedEvents extends Omit<EventsFrame, 'crossbus' | 'bus' | 'from' | 'to' | 'answers' | 'retained' | 'durable'> {
+  readonly retained?: readonly number[]
+  readonly durable?: readonly number[]
 }
 
 /** Batches at least this long carry their number columns in typed arrays. */
@@ -179,7 +320,7 @@ export function encodeEvents(
   }[],
   isRetained: (index: number) => boolean,
   isDurable: (index: number) => boolean = () => false,
-): Omit<EventsFrame, 'crossbus' | 'bus' | 'from' | 'to' | 'answers'> {
+): EncodedEvents {
   const count = events.length
   const sources: string[] = []
   const topics: string[] = []

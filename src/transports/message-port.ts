@@ -178,8 +178,11 @@ function windowEndpoint(target: WindowTarget, origins: readonly string[]): Endpo
   // Until the peer speaks, post to each allowed origin (the browser delivers only to the matching one).
   let peerOrigin: string | undefined
   let listener: Listener | undefined
+  const own = (globalThis as { location?: { origin?: unknown } }).location?.origin
   return {
     kind: 'point',
+    // A window of another origin may act only as the contexts behind it (DESIGN.md, trust model).
+    crossOrigin: origins.some((allowed) => allowed !== own),
     post(message) {
       if (peerOrigin !== undefined) target.postMessage(message, peerOrigin)
       else for (const allowed of origins) target.postMessage(message, allowed)

@@ -138,7 +138,7 @@ for (const [project, flags] of Object.entries(typechecks)) {
 
 // 2. Formatting and lint (Biome).
 {
-  const result = await run('lint', '@biomejs/biome', 'biome', ['check', '.'])
+  const result = await run('lint', '@biomejs/biome', 'biome', ['check', '--error-on-warnings', '.'])
   const ok = result.code === 0 && result.error === undefined
   suites.push(settle('lint', result, { passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0 }))
 }

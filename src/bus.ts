@@ -105,11 +105,15 @@ export function createBus<E extends object = EventMap, R extends object = Reques
             count(field, amount = 1) {
               counters[field] += amount
             },
-            interest: () => ({ patterns: registry.patterns(), replies: requests.patterns() }),
+            interest: () => ({ patterns: registry.patterns(), replies: requests.patterns(), groups: registry.memberships() }),
             deliver: (event) => publisher.deliverRemote(event),
             retained: (patterns) => retained.matching(patterns),
             answered: (ask, event) => retained.answered(ask, event),
             peerJoined: () => retained.peerJoined(),
+            contextsGone: (ids) => {
+              publisher.contextsGone(ids)
+              requests.contextsGone(ids)
+            },
             keepAlive: options.keepAlive !== false,
           },
           transports,
@@ -142,10 +146,21 @@ export function createBus<E extends object = EventMap, R extends object = Reques
           store,
         )
   const groups = new Groups()
-  const publisher: Publisher = new Publisher({ id, counters, router, network, durable, retained, groups, validate: options.validate })
+  const publisher: Publisher = new Publisher({
+    id,
+    counters,
+    router,
+    network,
+    durable,
+    retained,
+    groups,
+    validate: options.validate,
+    report,
+    cancel: (replyTo, reason) => requests.cancel(replyTo, reason),
+  })
   const interestChanged = (): void => network?.interestChanged()
   const registry: Registry = new Registry({ counters, dispatcher, router, publisher, retained, durable, capacity, overflow, report, interestChanged })
-  const requests: Requests = new Requests({ id, registry, router, publisher, network, closeSignal: lifecycle.signal, capacity, interestChanged })
+  const requests: Requests = new Requests({ id, registry, router, publisher, network, closeSignal: lifecycle.signal, capacity, groups, interestChanged })
   network?.start()
 
   function subscribe(pattern: string, handler: Handler, subscribeOptions?: SubscribeOptions): Subscription {

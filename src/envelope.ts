@@ -44,6 +44,8 @@ export interface EventFields {
 
 /** Where an envelope keeps its publish flags: a non-enumerable own property, absent when they are 0. */
 const FLAGS: unique symbol = Symbol('crossbus.flags')
+/** Where it keeps its queue group assignments (pairs: group key, member context id), absent when none. */
+const ASSIGNED: unique symbol = Symbol('crossbus.assigned')
 
 /**
  * The event envelope. A class, so every event shares one shape and prints as
@@ -62,7 +64,7 @@ export class Envelope implements BusEvent {
   declare readonly headers: Readonly<Record<string, string>>
   declare readonly redelivered: boolean
 
-  constructor(fields: EventFields, flags = 0) {
+  constructor(fields: EventFields, flags = 0, assigned?: readonly string[]) {
     const self = this as { -readonly [K in keyof EventFields]: EventFields[K] }
     self.id = fields.id
     self.topic = fields.topic
@@ -73,7 +75,13 @@ export class Envelope implements BusEvent {
     self.headers = fields.headers
     self.redelivered = fields.redelivered
     if (flags !== 0) Object.defineProperty(this, FLAGS, { value: flags })
+    if (assigned !== undefined) Object.defineProperty(this, ASSIGNED, { value: assigned })
     if (FREEZE) Object.freeze(this)
+  }
+
+  /** The queue group assignments of an event: pairs [group key, member context id, …], or undefined. */
+  static assigned(event: BusEvent): readonly string[] | undefined {
+    return (event as { [ASSIGNED]?: readonly string[] })[ASSIGNED]
   }
 
   /** The publish flags of an event (0 for none, and for an object that is not an Envelope). */
@@ -90,5 +98,13 @@ export const isLocal = (event: BusEvent): boolean => (Envelope.flags(event) & LO
 
 /** The same event with other data (a `copy: true` subscription's clone) or marked redelivered. */
 export function withChanges(event: BusEvent, data: unknown, redelivered: boolean): BusEvent {
-  return new Envelope({ ...event, data, redelivered }, Envelope.flags(event))
+  return new Envelope({ ...event, data, redelivered }, Envelope.flags(event), Envelope.assigned(event))
+}
+
+/** Is `event` assigned to context `id` for queue group `key`? */
+export function assignedTo(event: BusEvent, key: string, id: string): boolean {
+  const pairs = Envelope.assigned(event)
+  if (pairs === undefined) return false
+  for (let index = 0; index < pairs.length; index += 2) if (pairs[index] === key && pairs[index + 1] === id) return true
+  return false
 }

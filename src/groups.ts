@@ -32,9 +32,11 @@ export class Groups {
    * The member that gets the next event of a group: a local subscription, a
    * member context's id, or undefined when every member is full.
    */
-  choose<S extends Subscriber>(key: string, locals: readonly S[], remotes: readonly string[]): S | string | undefined {
+  choose<S extends Subscriber>(key: string, locals: readonly S[], remotes: readonly string[], capacities?: readonly number[]): S | string | undefined {
     const count = locals.length + remotes.length
     if (count === 0) return undefined
+    // A request runs nearest first: an idle replier in this context takes it before any elsewhere.
+    if (key.startsWith('r ')) for (const member of locals) if (member.active && member.load === 0) return member
     const turn = this.#turns.get(key) ?? 0
     if (this.#turns.size >= MAX_GROUPS && !this.#turns.has(key)) this.#turns.clear()
     this.#turns.set(key, turn + 1)
@@ -54,7 +56,7 @@ export class Groups {
       } else {
         const member = remotes[index - locals.length] as string
         const load = inFlight?.get(member) ?? 0
-        if (load >= REMOTE_IN_FLIGHT) continue
+        if (load >= Math.min(REMOTE_IN_FLIGHT, capacities?.[index - locals.length] ?? REMOTE_IN_FLIGHT)) continue
         if (load < bestLoad) {
           best = member
           bestLoad = load
@@ -92,4 +94,50 @@ export class Groups {
     }
     return lost
   }
+}
+
+/** A context's membership of one queue group, as its record says (`q <queue> <pattern> <capacity>`, `r <queue> <pattern> <capacity>`). */
+export interface Membership {
+  readonly key: string
+  readonly tokens: readonly string[]
+  /** Events its members there can hold: a publisher gives it no more than that before it says it handled some. */
+  readonly capacity: number
+}
+
+/**
+ * A membership as a record entry: a subscription's is `q <queue> <pattern>
+ * <capacity>`, a replier's `r <queue> <pattern> <capacity>` (capacity: what
+ * this context's members of the group can hold, together).
+ */
+export const membershipEntry = (key: string, pattern: string, capacity: number): string =>
+  key.startsWith('q ') ? `${key} ${capacity}` : `${key} ${pattern} ${capacity}`
+
+/** Reads one membership entry from a peer's record; undefined when it is not one (never thrown: wire input). */
+export function readMembership(entry: string, parse: (pattern: string) => readonly string[]): Membership | undefined {
+  const parts = entry.split(' ')
+  if (parts.length !== 4) return undefined
+  const [kind, queue, pattern, size] = parts as [string, string, string, string]
+  const capacity = Number(size)
+  if ((kind !== 'q' && kind !== 'r') || (kind === 'q' && queue.length === 0) || pattern.length === 0 || pattern.charCodeAt(0) === 36 /* $ */) return undefined
+  if (!Number.isSafeInteger(capacity) || capacity < 1) return undefined
+  try {
+    return { key: kind === 'q' ? groupKey(queue, pattern) : replyGroupKey(queue), tokens: parse(pattern), capacity }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Reserved topics addressed to one context, routed toward it rather than by
+ * interest: `$group.done.<publisher>` (a member says what it handled of the
+ * publisher's events) and `$abort.<replier>` (an asker gave up a request).
+ */
+export const DONE_PREFIX = '$group.done.'
+export const ABORT_PREFIX = '$abort.'
+
+/** The context an addressed reserved topic goes to, or undefined for any other topic. */
+export function addressee(topic: string): string | undefined {
+  if (topic.startsWith(DONE_PREFIX)) return topic.slice(DONE_PREFIX.length)
+  if (topic.startsWith(ABORT_PREFIX)) return topic.slice(ABORT_PREFIX.length)
+  return undefined
 }

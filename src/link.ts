@@ -1,12 +1,13 @@
 import { DropCounter } from './diagnostics.js'
 import { DURABLE, Envelope, RETAINED } from './envelope.js'
 import { errorMessage, quote } from './errors.js'
+import { type Membership, readMembership } from './groups.js'
 import { overflowPolicy, positiveInteger } from './options.js'
 import { BoundedQueue, type Overflow } from './queue.js'
 import { DEFAULT_BATCH, DEFAULT_LINK_CAPACITY, type Endpoint, INITIAL_CREDIT, PEER_TIMEOUT_MS, type Transport } from './seams.js'
 import { PatternIndex } from './router.js'
 import { type Throttled, throttle } from './throttle.js'
-import { isReserved, matchTokens, parsePatterns } from './topic.js'
+import { isReserved, matchTokens, parsePattern, parsePatterns } from './topic.js'
 import type { BusEvent, Diagnostic, TransportStats } from './types.js'
 import { decodeFrame, EVERYTHING, encodeEvents, type EventsFrame, type Frame, MAX_FRAME_EVENTS, type RouteRecord, WIRE_VERSION } from './wire.js'
 
@@ -47,6 +48,8 @@ export interface LinkHost {
 export interface KnownRecord extends RouteRecord {
   readonly patternTokens: readonly (readonly string[])[]
   readonly replyTokens: readonly (readonly string[])[]
+  /** Its queue group memberships, read. */
+  readonly memberships: readonly Membership[]
   /** When its version last changed on this neighbor's path: the sign that its context lives. */
   readonly changedAt: number
 }
@@ -90,6 +93,8 @@ export const MAX_LINK_PATTERNS = 16384
 /** A link asks strangers for a hello, and answers asks, at most once in this many ms (more are folded into one). */
 const ASK_INTERVAL_MS = 100
 
+const NO_GROUPS: readonly string[] = Object.freeze([])
+
 const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((item, index) => item === b[index])
 
 /** Reserved patterns a peer may hold: the durable log's announcements (same origin only). Replies travel by path, not by interest. */
@@ -110,10 +115,20 @@ function interest(patterns: readonly string[], crossOrigin: boolean): readonly s
 /** Parses a record's patterns once: a heartbeat that only bumps the version reuses the parse. */
 function know(record: RouteRecord, previous: KnownRecord | undefined, now: number): KnownRecord {
   const changedAt = previous === undefined || previous.version !== record.version ? now : previous.changedAt
-  if (previous !== undefined && sameList(previous.patterns, record.patterns) && sameList(previous.replies, record.replies)) {
+  if (
+    previous !== undefined &&
+    sameList(previous.patterns, record.patterns) &&
+    sameList(previous.replies, record.replies) &&
+    sameList(previous.groups ?? NO_GROUPS, record.groups ?? NO_GROUPS)
+  ) {
     return previous.version === record.version ? previous : { ...previous, version: record.version, changedAt }
   }
-  return { ...record, patternTokens: parsePatterns(record.patterns), replyTokens: parsePatterns(record.replies), changedAt }
+  const memberships: Membership[] = []
+  for (const entry of record.groups ?? NO_GROUPS) {
+    const membership = readMembership(entry, parsePattern)
+    if (membership !== undefined) memberships.push(membership)
+  }
+  return { ...record, patternTokens: parsePatterns(record.patterns), replyTokens: parsePatterns(record.replies), memberships, changedAt }
 }
 
 const sameRoutes = (a: readonly RouteRecord[] | undefined, b: readonly RouteRecord[]): boolean =>
@@ -121,7 +136,12 @@ const sameRoutes = (a: readonly RouteRecord[] | undefined, b: readonly RouteReco
   a.length === b.length &&
   a.every((record, index) => {
     const other = b[index] as RouteRecord
-    return record.id === other.id && record.patterns.join('\n') === other.patterns.join('\n') && record.replies.join('\n') === other.replies.join('\n')
+    return (
+      record.id === other.id &&
+      record.patterns.join('\n') === other.patterns.join('\n') &&
+      record.replies.join('\n') === other.replies.join('\n') &&
+      (record.groups ?? NO_GROUPS).join('\n') === (other.groups ?? NO_GROUPS).join('\n')
+    )
   })
 
 /**
@@ -540,7 +560,12 @@ export class Link {
       bus: this.#host.name,
       from: this.#host.id,
       ...(answer === undefined ? {} : { to: answer.to, answers: answer.ask }),
-      ...encodeEvents(events, answer === undefined ? (index) => (flags(index) & RETAINED) !== 0 : () => true, (index) => (flags(index) & DURABLE) !== 0),
+      ...encodeEvents(
+        events,
+        answer === undefined ? (index) => (flags(index) & RETAINED) !== 0 : () => true,
+        (index) => (flags(index) & DURABLE) !== 0,
+        (index) => Envelope.assigned(events[index] as BusEvent),
+      ),
     }
     try {
       this.#endpoint.post(frame)

@@ -1,15 +1,26 @@
 import { DEDUPE_WINDOW, DUPLICATE, SeenSources, type SourceSeqs, STALE } from './dedupe.js'
 import { DURABLE, EMPTY_HEADERS, Envelope, REPLY_TO, RETAINED } from './envelope.js'
+import { addressee } from './groups.js'
 import { type KnownRecord, Link, type LinkHost, type Neighbor, preferred } from './link.js'
 import { holdLock, lockManager } from './locks.js'
 import { BoundedQueue } from './queue.js'
 import { DISCOVERY_MS, type EndpointSource, HEARTBEAT_MS, PEER_TIMEOUT_MS, type Transport } from './seams.js'
-import { isReserved, parsePatterns, parseTopic } from './topic.js'
+import { isReserved, matchTokens, parsePatterns, parseTopic } from './topic.js'
 import type { BusEvent, Diagnostic, PeerInfo, TransportStats } from './types.js'
 import type { EventsFrame, RouteRecord } from './wire.js'
 
 /** Contexts known at once (route records of distinct ids), at most: records of more are refused. */
 export const MAX_PEERS = 1024
+/** Topics whose queue group members are cached, at most. */
+const MAX_CACHED_MEMBERS = 4096
+
+/** A queue group and the other contexts that are members of it for some topic, with what each can hold. */
+export interface RemoteGroup {
+  readonly key: string
+  readonly members: readonly string[]
+  readonly capacities: readonly number[]
+}
+const NO_GROUPS: readonly RemoteGroup[] = Object.freeze([])
 /** A record's version more than this beyond the highest believed for its context is not believed (about 12 days of beats). */
 export const MAX_VERSION_STEP: number = 2 ** 20
 /** The durable log's announcements: the one reserved topic a (same-origin) peer may publish. */
@@ -23,8 +34,8 @@ export interface NetworkHost {
   readonly name: string
   report(diagnostic: Diagnostic): void
   count(field: 'dropped' | 'rejected' | 'received', amount?: number): void
-  /** This context's own interest: subscription patterns and reply patterns. */
-  interest(): { patterns: string[]; replies: string[] }
+  /** This context's own interest: subscription patterns, reply patterns, and queue group memberships (record entries). */
+  interest(): { patterns: string[]; replies: string[]; groups: string[] }
   /** Delivers an event from another context (retained if flagged so) to local subscriptions; false when its topic is invalid. */
   deliver(event: BusEvent): boolean
   /** Retained events of this context matching one of the patterns. */
@@ -33,6 +44,8 @@ export interface NetworkHost {
   answered(ask: number, event: BusEvent): boolean
   /** A peer joined some link. */
   peerJoined(): void
+  /** Contexts no longer reachable through any link (gone, or cut off). */
+  contextsGone(ids: readonly string[]): void
   /** Node: whether the links may keep the thread alive while this context has reachable subscriptions. */
   readonly keepAlive: boolean
 }
@@ -216,7 +229,9 @@ export class Network implements LinkHost {
       }
     }
     const routes: RouteRecord[] = [this.#own]
-    for (const { id, version, patterns, replies } of chosen.values()) routes.push({ id, version, patterns, replies })
+    for (const { id, version, patterns, replies, groups } of chosen.values()) {
+      routes.push(groups === undefined ? { id, version, patterns, replies } : { id, version, patterns, replies, groups })
+    }
     return routes.sort((a, b) => (a.id < b.id ? -1 : 1))
   }
 
@@ -340,8 +355,18 @@ export class Network implements LinkHost {
       const eventTopic = topics[topic[index] as number] as string
       const eventHeaders = headers?.[index] ?? EMPTY_HEADERS
       const reply = isReply(eventTopic)
-      if (isReserved(eventTopic) && !reply && (eventTopic !== LOG_TOPIC || link.crossOrigin || !this.#fresh.has(source) || answers !== undefined)) {
+      const to = addressee(eventTopic)
+      if (
+        isReserved(eventTopic) &&
+        !reply &&
+        to === undefined &&
+        (eventTopic !== LOG_TOPIC || link.crossOrigin || !this.#fresh.has(source) || answers !== undefined)
+      ) {
         refuse('events on a reserved topic')
+        continue
+      }
+      if (to !== undefined && (answers !== undefined || (to !== this.id && this.linkTo(to) === undefined))) {
+        refuse('events addressed to a context not reached from here')
         continue
       }
       const replyTo = eventHeaders[REPLY_TO]
@@ -373,6 +398,7 @@ export class Network implements LinkHost {
           redelivered: false,
         },
         (retained?.has(index) === true ? RETAINED : 0) | (durable?.has(index) === true ? DURABLE : 0),
+        frame.assigned?.[index] ?? undefined,
       )
       if (route !== undefined) {
         // Asked here: delivered to the inbox. Relayed: back the way the request came, and nowhere else.
@@ -389,7 +415,7 @@ export class Network implements LinkHost {
       if (answers !== undefined) continue
       this.#host.count('received')
       if (replyTo !== undefined) this.#rememberReply(replyTo, { back: link, out: NO_LINKS, tokens: eventTopic.split('.'), answered: false })
-      const onward = this.linksFor(eventTopic, undefined, link)
+      const onward = this.linksFor(eventTopic, undefined, link, Envelope.assigned(event))
       if (onward.length > 0) this.send(event, onward)
     }
     for (const [reason, count] of refused) link.refuse(reason, count)
@@ -408,17 +434,32 @@ export class Network implements LinkHost {
    * interest is known (a service worker woken by the request has not heard the
    * page's hello yet). Empty (and shared) when none: the common local case.
    */
-  linksFor(topic: string, tokens?: readonly string[], except?: Link): readonly Outlet[] {
+  linksFor(topic: string, tokens?: readonly string[], except?: Link, assigned?: readonly string[]): readonly Outlet[] {
     // A reply goes back the way its request came, once, and nowhere else.
     if (isReply(topic)) {
       const back = this.#replies.get(topic)
       return back?.back === undefined || back.answered || back.back === except ? NO_LINKS : [back.back]
+    }
+    // Addressed to one context: toward it, and nowhere else.
+    const to = addressee(topic)
+    if (to !== undefined) {
+      const link = to === this.id ? undefined : this.linkTo(to)
+      return link === undefined || link === except ? NO_LINKS : [link]
     }
     let found: Outlet[] | undefined
     for (const link of this.links) {
       if (link === except) continue
       if (link.neighbors.size === 0 || !link.wants(topic, tokens)) continue
       ;(found ??= []).push(link)
+    }
+    // Toward the queue group members it was assigned to, wherever they are.
+    if (assigned !== undefined) {
+      for (let index = 1; index < assigned.length; index += 2) {
+        const member = assigned[index] as string
+        if (member === this.id) continue
+        const link = this.linkTo(member)
+        if (link !== undefined && link !== except && !(found?.includes(link) ?? false)) (found ??= []).push(link)
+      }
     }
     return found ?? NO_LINKS
   }
@@ -677,8 +718,9 @@ export class Network implements LinkHost {
   }
 
   #record(): RouteRecord {
-    const { patterns, replies } = this.#host.interest()
-    return { id: this.id, version: ++this.#version, patterns, replies }
+    const { patterns, replies, groups } = this.#host.interest()
+    const version = ++this.#version
+    return groups.length === 0 ? { id: this.id, version, patterns, replies } : { id: this.id, version, patterns, replies, groups }
   }
 
   #scheduleAnnounce(): void {
@@ -687,8 +729,70 @@ export class Network implements LinkHost {
     queueMicrotask(() => {
       this.#announceScheduled = false
       if (this.#interestDirty) this.#refreshOwn()
+      this.#members.clear()
+      this.#routes.clear()
+      this.#noticeGone()
       for (const link of this.links) link.announce()
     })
+  }
+
+  /** Contexts reachable at the last look; those that are no longer are reported gone once. */
+  #reachable = new Set<string>()
+
+  #noticeGone(): void {
+    const now = new Set<string>()
+    for (const link of this.links) for (const id of link.records().keys()) if (id !== this.id) now.add(id)
+    let gone: string[] | undefined
+    for (const id of this.#reachable) if (!now.has(id)) (gone ??= []).push(id)
+    this.#reachable = now
+    if (gone !== undefined) this.#host.contextsGone(gone)
+  }
+
+  /** Topic → the queue groups other contexts are members of for it, until routes change. */
+  readonly #members = new Map<string, readonly RemoteGroup[]>()
+  /** Context id → the link that reaches it, until routes change. */
+  readonly #routes = new Map<string, Link | null>()
+
+  /**
+   * The queue groups that other contexts are members of for this topic (their
+   * record says so, and its pattern matches), each with its member contexts.
+   * Cached until routes change: a publish pays one lookup.
+   */
+  groupsFor(topic: string, tokens: readonly string[]): readonly RemoteGroup[] {
+    const cached = this.#members.get(topic)
+    if (cached !== undefined) return cached
+    let groups: RemoteGroup[] | undefined
+    for (const link of this.links) {
+      for (const record of link.records().values()) {
+        if (record.id === this.id) continue
+        for (const membership of record.memberships) {
+          if (!matchTokens(membership.tokens, tokens)) continue
+          groups ??= []
+          let group = groups.find((candidate) => candidate.key === membership.key)
+          if (group === undefined) groups.push((group = { key: membership.key, members: [], capacities: [] }))
+          const at = group.members.indexOf(record.id)
+          if (at < 0) {
+            ;(group.members as string[]).push(record.id)
+            ;(group.capacities as number[]).push(membership.capacity)
+          } else (group.capacities as number[])[at] = (group.capacities[at] as number) + membership.capacity
+        }
+      }
+    }
+    const found = groups ?? NO_GROUPS
+    if (this.#members.size >= MAX_CACHED_MEMBERS) this.#members.clear()
+    this.#members.set(topic, found)
+    return found
+  }
+
+  /** The link through which context `id` is reached (the first that knows it), if any. */
+  linkTo(id: string): Link | undefined {
+    let link = this.#routes.get(id)
+    if (link === undefined) {
+      link = this.links.find((candidate) => candidate.records().has(id)) ?? null
+      if (this.#routes.size >= MAX_PEERS) this.#routes.clear()
+      this.#routes.set(id, link)
+    }
+    return link ?? undefined
   }
 
   /**

@@ -1,17 +1,17 @@
 import { cloneError } from './cloneable.js'
 import type { Counters } from './counters.js'
 import type { DurableEngine } from './engine.js'
-import { DURABLE, EMPTY_HEADERS, Envelope, LOCAL, RETAINED } from './envelope.js'
+import { assignedTo, DURABLE, EMPTY_HEADERS, Envelope, LOCAL, REPLY_TO, RETAINED } from './envelope.js'
 import { CrossbusError, quote } from './errors.js'
 import { createEventIds } from './ids.js'
-import type { Network, Outlet } from './network.js'
+import type { Network, Outlet, RemoteGroup } from './network.js'
 import { headersOption, knownOptions } from './options.js'
 import type { RetainedState } from './retained.js'
-import type { Groups } from './groups.js'
+import { addressee, DONE_PREFIX, type Groups } from './groups.js'
 import type { GroupRoute, Route, Router } from './router.js'
 import { DROPPED, EVICTED, type Subscriber } from './subscriber.js'
 import { checkPublishable } from './topic.js'
-import type { BusEvent, PublishOptions, Receipt } from './types.js'
+import type { BusEvent, Diagnostic, PublishOptions, Receipt } from './types.js'
 
 /** Reserved topic on which a context says its durable log grew (data: the last position). */
 export const LOG_TOPIC = '$log.appended'
@@ -29,6 +29,14 @@ const PUBLISH_OPTIONS = ['durable', 'retain', 'headers', 'local']
 const CLOCK_READS_SHARED = 128
 const RESOLVED: Promise<void> = Promise.resolve()
 const NO_MEMBERS: readonly string[] = Object.freeze([])
+const NO_SUBSCRIBERS: readonly Subscriber[] = Object.freeze([])
+const NO_REMOTE_GROUPS: readonly RemoteGroup[] = Object.freeze([])
+
+interface Assignment {
+  readonly local: readonly Subscriber[]
+  readonly full: readonly Subscriber[]
+  readonly remote: string[] | undefined
+}
 
 /** What publishing needs from its bus. */
 export interface PublisherHost {
@@ -41,6 +49,9 @@ export interface PublisherHost {
   readonly retained: RetainedState
   /** Queue groups: which member gets an event. */
   readonly groups: Groups
+  report(diagnostic: Diagnostic): void
+  /** The asker of `replyTo` gave up (it said so from another context): its replier here, if any, is told. */
+  cancel(replyTo: string, reason: unknown): void
   /** true: check every publish; undefined: those a link takes or the store keeps; false: none. */
   readonly validate: boolean | undefined
 }
@@ -123,8 +134,12 @@ export class Publisher {
     const host = this.#host
     const { targets, tokens, groups } = host.router.route(topic)
     const network = host.network
+    const remoteGroups = network === undefined || (flags & LOCAL) !== 0 ? NO_REMOTE_GROUPS : network.groupsFor(topic, tokens)
+    // Queue groups, here and elsewhere: each gets one member, chosen now (the choice decides the links too).
+    const assignment = groups.length === 0 && remoteGroups.length === 0 ? undefined : this.#assign(groups, remoteGroups)
+    const assigned = assignment?.remote
     // Links are chosen once: the choice decides validation, and the same links then get the event.
-    let links = network === undefined || (flags & LOCAL) !== 0 ? undefined : network.linksFor(topic, tokens)
+    let links = network === undefined || (flags & LOCAL) !== 0 ? undefined : network.linksFor(topic, tokens, undefined, assigned)
     const durable = (flags & DURABLE) !== 0
     const checked =
       (flags & UNCHECKED) === 0 && (host.validate === true || (host.validate === undefined && ((links !== undefined && links.length > 0) || durable)))
@@ -162,24 +177,24 @@ export class Publisher {
       if (offered !== DROPPED) queued++
       if (offered === EVICTED) dropped++
     }
-    // Each queue group: one member gets it.
-    for (let index = 0; index < groups.length; index++) {
-      const group = groups[index] as GroupRoute<Subscriber>
-      const member = host.groups.choose(group.key, group.members, NO_MEMBERS)
-      if (member === undefined || typeof member === 'string') {
-        // Every member is full: the group loses it, counted on its first member.
-        dropped++
-        const first = group.members[0] as Subscriber
-        first.drops.record(topic, first.drops.reporting ? this.#ids(seq) : '')
-        continue
+    if (assignment !== undefined) {
+      for (const member of assignment.local) {
+        event ??= this.#envelope(topic, data, seq, headers, flags, assigned)
+        const offered = member.offer(event)
+        if (offered !== DROPPED) queued++
+        if (offered === EVICTED) dropped++
       }
-      event ??= this.#envelope(topic, data, seq, headers, flags)
-      const offered = member.offer(event)
-      if (offered !== DROPPED) queued++
-      if (offered === EVICTED) dropped++
+      // Every member of these groups is full: each loses it, counted on its first local member.
+      for (const first of assignment.full) {
+        dropped++
+        first.drops.record(topic, first.drops.reporting ? this.#ids(seq) : '')
+      }
+      if (assigned !== undefined)
+        for (let index = 0; index < assigned.length; index += 2) host.groups.sent(assigned[index] as string, assigned[index + 1] as string)
+      this.assigned = assigned
     }
     const retain = (flags & RETAINED) !== 0
-    if (crossing || retain || durable) event ??= this.#envelope(topic, data, seq, headers, flags)
+    if (crossing || retain || durable) event ??= this.#envelope(topic, data, seq, headers, flags, assigned)
     if (retain) host.retained.keep(event as BusEvent, tokens, (flags & LOCAL) !== 0)
     if (crossing) {
       const sent = (network as Network).send(event as BusEvent, links as readonly Outlet[])
@@ -200,6 +215,18 @@ export class Publisher {
       host.durable?.grew(event.data)
       return true
     }
+    const to = addressee(event.topic)
+    if (to !== undefined) {
+      // Addressed to a context: relayed by the network when it is another; here, taken by what it is for.
+      if (to === host.id) {
+        if (event.topic.startsWith(DONE_PREFIX)) this.#membersHandled(event)
+        else if (typeof event.data === 'string' && event.data.startsWith(`$reply.${event.source}.`)) {
+          // Only the asker can give up its request: the inbox is its own.
+          host.cancel(event.data, new CrossbusError('ABORTED', `the asker ${event.source} gave up its request`))
+        }
+      }
+      return true
+    }
     let route: Route<Subscriber>
     try {
       route = host.router.route(event.topic)
@@ -214,10 +241,20 @@ export class Publisher {
       if (host.durable !== undefined && target.durable !== undefined) host.durable.live(target, event, durable)
       else target.offer(event)
     }
+    // A queue group's member here gets it only when its publisher gave it to this context; but a request whose
+    // asker knew no replier (it was still discovering its peers) is run here too: the first reply wins.
+    const unassignedRequest = Envelope.assigned(event) === undefined && event.headers[REPLY_TO] !== undefined
     for (const group of route.groups) {
+      if (!assignedTo(event, group.key, host.id) && !(unassignedRequest && group.key.startsWith('r '))) continue
       const members = group.members.filter((member) => !member.local)
       const member = host.groups.choose(group.key, members, NO_MEMBERS)
       if (typeof member === 'object') member.offer(event)
+      else {
+        // Every member here is full: lost here, counted, and said handled so its publisher gives this context less.
+        const first = members[0]
+        first?.drops.record(event.topic, event.id)
+        this.groupHandled(event, group.key)
+      }
     }
     if ((flags & RETAINED) !== 0) host.retained.keep(event, route.tokens, false)
     return true
@@ -239,9 +276,88 @@ export class Publisher {
     this.#closed = true
   }
 
-  #envelope(topic: string, data: unknown, seq: number, headers: Readonly<Record<string, string>>, flags: number): BusEvent {
+  #envelope(topic: string, data: unknown, seq: number, headers: Readonly<Record<string, string>>, flags: number, assigned?: readonly string[]): BusEvent {
     const time = this.#timestamp()
-    return new Envelope({ id: this.#ids(seq), topic, data, source: this.#host.id, seq, time, headers, redelivered: false }, flags & ENVELOPE_FLAGS)
+    return new Envelope({ id: this.#ids(seq), topic, data, source: this.#host.id, seq, time, headers, redelivered: false }, flags & ENVELOPE_FLAGS, assigned)
+  }
+
+  /**
+   * The member of each queue group that gets an event: this context's own
+   * (`local`), another context (`remote`, pairs of group key and context id,
+   * which travel with the event), or none, every member being full (`full`:
+   * a local member of each such group, to count the drop on).
+   */
+  #assign(groups: readonly GroupRoute<Subscriber>[], remoteGroups: readonly RemoteGroup[]): Assignment {
+    const choices = this.#host.groups
+    const local: Subscriber[] = []
+    const full: Subscriber[] = []
+    let remote: string[] | undefined
+    for (const group of groups) {
+      const others = remoteGroups.find((candidate) => candidate.key === group.key)
+      const member = choices.choose(group.key, group.members, others?.members ?? NO_MEMBERS, others?.capacities)
+      if (member === undefined) full.push(group.members[0] as Subscriber)
+      else if (typeof member === 'string') (remote ??= []).push(group.key, member)
+      else local.push(member)
+    }
+    for (const group of remoteGroups) {
+      if (groups.some((candidate) => candidate.key === group.key)) continue
+      const member = choices.choose(group.key, NO_SUBSCRIBERS, group.members, group.capacities)
+      // Every member elsewhere is full: the event is not sent for this group (it is theirs to count).
+      if (typeof member === 'string') (remote ??= []).push(group.key, member)
+    }
+    return { local, full, remote }
+  }
+
+  /** Member-side: events of queue groups handled here, per publisher and group, said in one event per publisher and task. */
+  readonly #handled = new Map<string, Map<string, number>>()
+
+  /** A member here handled an event its publisher (another context) assigned to this context: the publisher is told, once per task. */
+  groupHandled(event: BusEvent, key: string): void {
+    const source = event.source
+    if (source === this.#host.id || !key.startsWith('q ') || !assignedTo(event, key, this.#host.id)) return
+    if (this.#handled.size === 0) queueMicrotask(() => this.#sayHandled())
+    let counts = this.#handled.get(source)
+    if (counts === undefined) this.#handled.set(source, (counts = new Map()))
+    counts.set(key, (counts.get(key) ?? 0) + 1)
+  }
+
+  #sayHandled(): void {
+    for (const [source, counts] of this.#handled) {
+      if (this.#closed) break
+      this.emit(`${DONE_PREFIX}${source}`, [...counts], EMPTY_HEADERS, UNCHECKED)
+    }
+    this.#handled.clear()
+  }
+
+  /** A member context says what it handled of this context's events: [group key, count][] (wire input, checked). */
+  #membersHandled(event: BusEvent): void {
+    const counts = event.data
+    if (!Array.isArray(counts) || counts.length > 256) return
+    for (const entry of counts) {
+      if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !Number.isSafeInteger(entry[1]) || (entry[1] as number) < 1) continue
+      this.#host.groups.handled(entry[0], event.source, entry[1] as number)
+    }
+  }
+
+  /**
+   * The queue group assignments of the last event this context published
+   * (pairs: group key, member context id), for request(): which replier
+   * elsewhere is running it.
+   */
+  assigned: readonly string[] | undefined = undefined
+
+  /** Contexts that are gone: what this context sent them as queue group members and was not handled is lost, counted. */
+  contextsGone(ids: readonly string[]): void {
+    for (const id of ids) {
+      const lost = this.#host.groups.gone(id)
+      if (lost === 0) continue
+      this.#host.counters.dropped += lost
+      this.#host.report({
+        type: 'drop',
+        count: lost,
+        message: `crossbus: ${lost} event(s) given to queue group member ${id} were not handled: it is gone`,
+      })
+    }
   }
 
   #timestamp(): number {

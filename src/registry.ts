@@ -2,7 +2,7 @@ import type { Counters } from './counters.js'
 import type { Dispatcher } from './dispatcher.js'
 import type { DurableEngine } from './engine.js'
 import { CrossbusError, quote } from './errors.js'
-import { groupKey } from './groups.js'
+import { groupKey, membershipEntry } from './groups.js'
 import { HandlerSubscriber } from './handler.js'
 import { overflowPolicy, positiveInteger } from './options.js'
 import { DURABLE } from './envelope.js'
@@ -123,6 +123,9 @@ export class Registry implements SubscriberHost {
       subscriber.active = false
       return subscriber
     }
+    // A queue group member tells the publisher elsewhere what it handled, so it is given work as it keeps up.
+    const group = subscriber.group
+    if (group?.startsWith('q ')) subscriber.afterHandled = (event) => this.#host.publisher.groupHandled(event, group)
     if (signal !== undefined) {
       const onAbort = (): void => subscriber.unsubscribe(abortReason(signal))
       signal.addEventListener('abort', onAbort, { once: true })
@@ -149,11 +152,28 @@ export class Registry implements SubscriberHost {
     if (this.#closed) throw new CrossbusError('CLOSED', 'the bus is closed')
   }
 
-  /** This context's interest: the patterns of its subscriptions that other contexts' events may reach. */
+  /**
+   * This context's interest: the patterns of its subscriptions that other
+   * contexts' events may reach (queue group members get theirs by assignment,
+   * see memberships()).
+   */
   patterns(): string[] {
     const patterns = new Set<string>()
-    for (const subscriber of this.#host.router.all()) if (!subscriber.local) patterns.add(subscriber.pattern)
+    for (const subscriber of this.#host.router.all()) if (!subscriber.local && subscriber.group === undefined) patterns.add(subscriber.pattern)
     return [...patterns]
+  }
+
+  /** This context's queue group memberships, as record entries (see RouteRecord.groups): the capacity of its members of each, together. */
+  memberships(): string[] {
+    const capacities = new Map<string, { key: string; pattern: string; capacity: number }>()
+    for (const subscriber of this.#host.router.all()) {
+      if (subscriber.local || subscriber.group === undefined) continue
+      const id = `${subscriber.group} ${subscriber.pattern}`
+      const known = capacities.get(id)
+      if (known === undefined) capacities.set(id, { key: subscriber.group, pattern: subscriber.pattern, capacity: subscriber.queue.capacity })
+      else known.capacity += subscriber.queue.capacity
+    }
+    return [...capacities.values()].map(({ key, pattern, capacity }) => membershipEntry(key, pattern, capacity))
   }
 
   /** Stats of the subscriptions (internal ones hidden, standby ones shown), and the drops of the live ones. */

@@ -1,6 +1,6 @@
 import { EMPTY_HEADERS, REPLY_ERROR, REPLY_TO } from './envelope.js'
 import { CrossbusError, errorFromWire, errorToWire, quote } from './errors.js'
-import { replyGroupKey } from './groups.js'
+import { ABORT_PREFIX, type Groups, replyGroupKey } from './groups.js'
 import { type Handler, HandlerSubscriber } from './handler.js'
 import type { Network } from './network.js'
 import { duration, knownOptions, positiveInteger } from './options.js'
@@ -14,6 +14,7 @@ import type { ReplyOptions, RequestOptions } from './types.js'
 
 const DEFAULT_REQUEST_TIMEOUT = 5000
 const REQUEST_OPTIONS = ['timeout', 'signal']
+const NO_REPLIERS: readonly string[] = Object.freeze([])
 /** Requests being answered here that can be cancelled, at most (the oldest is forgotten first). */
 const MAX_ANSWERING = 4096
 /** A failed reply's header: its data is an Error's wire form ('error'), or the value thrown as it is ('value'). */
@@ -32,6 +33,8 @@ export interface RequestsHost {
   readonly closeSignal: AbortSignal
   /** Capacity of the inbox. */
   readonly capacity: number
+  /** Queue groups: what repliers elsewhere are running of this context's requests. */
+  readonly groups: Groups
   /** This context's reply patterns changed: peers must hear of it. */
   interestChanged(): void
 }
@@ -39,6 +42,11 @@ export interface RequestsHost {
 interface PendingRequest {
   resolve(value: unknown): void
   reject(error: unknown): void
+  /** The repliers in other contexts running it: pairs of group key and context id. */
+  remote: readonly string[]
+  /** To send it again, to another replier, when the one running it is gone. */
+  readonly topic: string
+  readonly data: unknown
 }
 
 /**
@@ -134,9 +142,10 @@ export class Requests {
     return settleable(host.closeSignal, options.signal, timeout, `no reply to ${quote(topic)} within ${timeout} ms`, (resolve, reject) => {
       this.#openInbox()
       const replyTo = `$reply.${host.id}.${++this.#requests}`
-      this.#pending.set(replyTo, { resolve, reject })
+      const pending: PendingRequest = { resolve, reject, remote: NO_REPLIERS, topic, data }
+      this.#pending.set(replyTo, pending)
       try {
-        host.publisher.emit(topic, data, Object.freeze({ [REPLY_TO]: replyTo }), 0)
+        pending.remote = this.#send(topic, data, replyTo)
       } catch (error) {
         this.#pending.delete(replyTo)
         throw error
@@ -150,10 +159,73 @@ export class Requests {
         this.#pending.delete(replyTo)
         // Settled: no reply is taken for it any more (a late or forged one is dropped at the link).
         network?.settled(replyTo)
-        // Given up (timeout, signal, close): a replier still on it is told why.
-        if (failure !== undefined) this.cancel(replyTo, failure.reason)
+        // Given up (timeout, signal, close): a replier still on it is told why, here or where it runs.
+        if (failure !== undefined) {
+          this.cancel(replyTo, failure.reason)
+          this.#abandon(pending, replyTo)
+        }
       }
     })
+  }
+
+  /** Publishes a request; returns the repliers elsewhere that were given it (pairs: group key, context id). */
+  #send(topic: string, data: unknown, replyTo: string): readonly string[] {
+    const publisher = this.#host.publisher
+    publisher.assigned = undefined
+    publisher.emit(topic, data, Object.freeze({ [REPLY_TO]: replyTo }), 0)
+    const assigned = publisher.assigned as readonly string[] | undefined
+    if (assigned === undefined) return NO_REPLIERS
+    const remote: string[] = []
+    for (let index = 0; index < assigned.length; index += 2)
+      if ((assigned[index] as string).startsWith('r ')) remote.push(assigned[index] as string, assigned[index + 1] as string)
+    return remote
+  }
+
+  /** A request given up: the repliers elsewhere hear it (their signal aborts), and are no longer counted busy with it. */
+  #abandon(pending: PendingRequest, replyTo: string): void {
+    const publisher = this.#host.publisher
+    for (let index = 0; index < pending.remote.length; index += 2) {
+      const replier = pending.remote[index + 1] as string
+      this.#host.groups.handled(pending.remote[index] as string, replier, 1)
+      publisher.emit(`${ABORT_PREFIX}${replier}`, replyTo, EMPTY_HEADERS, UNCHECKED)
+    }
+    pending.remote = NO_REPLIERS
+  }
+
+  /**
+   * Contexts that are gone: a request one of them was running goes to another
+   * replier at once, or fails with NO_RESPONDERS when there is none left,
+   * instead of waiting for its timeout.
+   */
+  contextsGone(ids: readonly string[]): void {
+    for (const [replyTo, pending] of this.#pending) {
+      let lost = false
+      const kept: string[] = []
+      for (let index = 0; index < pending.remote.length; index += 2) {
+        if (ids.includes(pending.remote[index + 1] as string)) lost = true
+        else kept.push(pending.remote[index] as string, pending.remote[index + 1] as string)
+      }
+      if (!lost) continue
+      pending.remote = kept
+      // Another replier, if one is there; else, with no replier left anywhere, it fails now.
+      if (kept.length === 0 && this.#hasResponder(this.#host.router.tokens(pending.topic))) {
+        try {
+          pending.remote = this.#send(pending.topic, pending.data, replyTo)
+        } catch (error) {
+          pending.reject(error)
+          continue
+        }
+      }
+      if (pending.remote.length === 0 && !this.#hasLocalReplier(pending.topic)) {
+        pending.reject(new CrossbusError('NO_RESPONDERS', `the replier running the request on ${quote(pending.topic)} is gone, and no other replies on it`))
+      }
+    }
+  }
+
+  #hasLocalReplier(topic: string): boolean {
+    const tokens = this.#host.router.tokens(topic)
+    for (const replyer of this.#replyers) if (replyer.active && matchTokens(replyer.tokens, tokens)) return true
+    return false
   }
 
   #hasResponder(tokens: readonly string[]): boolean {
@@ -171,6 +243,11 @@ export class Requests {
         new HandlerSubscriber(registry, settings, (event) => {
           const pending = this.#pending.get(event.topic)
           if (pending === undefined) return
+          // Its replier elsewhere is done with it.
+          for (let index = 0; index < pending.remote.length; index += 2) {
+            if (pending.remote[index + 1] === event.source) this.#host.groups.handled(pending.remote[index] as string, event.source, 1)
+          }
+          pending.remote = NO_REPLIERS
           const failure = event.headers[REPLY_ERROR]
           if (failure === undefined) pending.resolve(event.data)
           // A reply from this context carries the very error thrown; one from another context, its wire form.

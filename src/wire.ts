@@ -16,6 +16,13 @@ export interface RouteRecord {
   readonly patterns: readonly string[]
   /** Reply patterns (requests it answers). */
   readonly replies: readonly string[]
+  /**
+   * Its queue group memberships: `q <queue> <pattern>` for a subscription in
+   * queue group <queue>, `r <queue> <pattern>` for a replier ('' queue: `r  <pattern>`).
+   * Absent when none. Members of a group get an event only when its publisher
+   * assigns it to them (see EventsFrame.assigned).
+   */
+  readonly groups?: readonly string[]
 }
 
 interface FrameBase {
@@ -67,6 +74,12 @@ export interface EventsFrame extends FrameBase {
   readonly durable?: ReadonlySet<number>
   /** Answer to a retained-state request of that number. */
   readonly answers?: number
+  /**
+   * Each event's queue group assignments, as pairs [group key, member context
+   * id, …] (null for none); absent when no event has any. A member context
+   * delivers an event to one of its members of a group only when assigned it.
+   */
+  readonly assigned?: readonly (readonly string[] | null)[]
 }
 /** credit: you may send me this many more events (MessagePort flow control). */
 export interface CreditFrame extends FrameBase {
@@ -154,6 +167,10 @@ function patternList(value: unknown): readonly string[] | undefined {
   return list(value, readPattern, MAX_PATTERNS)
 }
 
+/** Longest group membership accepted: `q`, a queue name and a pattern. */
+const MAX_GROUP_LENGTH = 2 * MAX_PATTERN_LENGTH + 4
+const readGroup = which((value): value is string => typeof value === 'string' && value.length <= MAX_GROUP_LENGTH)
+
 function readRecord(value: unknown): RouteRecord | undefined {
   if (!isObject(value)) return undefined
   const id = own(value, 'id')
@@ -161,7 +178,20 @@ function readRecord(value: unknown): RouteRecord | undefined {
   const patterns = patternList(own(value, 'patterns'))
   const replies = patternList(own(value, 'replies'))
   if (!isId(id) || !isCount(version) || patterns === undefined || replies === undefined) return undefined
-  return { id, version, patterns, replies }
+  const rawGroups = own(value, 'groups')
+  if (rawGroups === undefined) return { id, version, patterns, replies }
+  // More memberships than patterns are read: the rest are ignored (those members get nothing from here).
+  const groups = list(Array.isArray(rawGroups) ? rawGroups.slice(0, MAX_PATTERNS) : rawGroups, readGroup, MAX_PATTERNS)
+  return groups === undefined ? undefined : { id, version, patterns, replies, groups }
+}
+
+/** Queue group assignments of one event, at most (pairs: key and member). */
+const MAX_ASSIGNMENTS = 64
+/** One event's assignments: null, or pairs of strings; undefined when malformed. */
+function readAssignment(value: unknown): readonly string[] | null | undefined {
+  if (value === null) return null
+  const pairs = list(value, readGroup, 2 * MAX_ASSIGNMENTS)
+  return pairs === undefined || pairs.length % 2 !== 0 ? undefined : pairs
 }
 
 /** A column of numbers: a typed array of exactly `typed` (what our encoder sends, cloned), or a plain array, copied. */
@@ -226,6 +256,9 @@ function readEvents(message: object, base: FrameBase): EventsFrame | string {
   const durable = indexSet(own(message, 'durable'), count)
   const answers = own(message, 'answers')
   if (retained === false || durable === false) return 'malformed events'
+  const rawAssigned = own(message, 'assigned')
+  const assigned = rawAssigned === undefined ? undefined : list(rawAssigned, readAssignment, MAX_FRAME_EVENTS)
+  if (rawAssigned !== undefined && (assigned === undefined || assigned.length !== count)) return 'malformed assignments'
   if (answers !== undefined && !isCount(answers)) return 'malformed answer number'
   return {
     ...base,
@@ -241,6 +274,7 @@ function readEvents(message: object, base: FrameBase): EventsFrame | string {
     ...(retained === undefined ? {} : { retained }),
     ...(durable === undefined ? {} : { durable }),
     ...(answers === undefined ? {} : { answers }),
+    ...(assigned === undefined ? {} : { assigned }),
   }
 }
 
@@ -320,6 +354,7 @@ export function encodeEvents(
   }[],
   isRetained: (index: number) => boolean,
   isDurable: (index: number) => boolean = () => false,
+  assignedOf: (index: number) => readonly string[] | undefined = () => undefined,
 ): EncodedEvents {
   const count = events.length
   const sources: string[] = []
@@ -336,6 +371,7 @@ export function encodeEvents(
   let headers: (Readonly<Record<string, string>> | null)[] | undefined
   let retained: number[] | undefined
   let durable: number[] | undefined
+  let assigned: (readonly string[] | null)[] | undefined
   for (let index = 0; index < count; index++) {
     const event = events[index] as (typeof events)[number]
     let source = sourceIndex.get(event.source)
@@ -354,6 +390,11 @@ export function encodeEvents(
     }
     if (isRetained(index)) (retained ??= []).push(index)
     if (isDurable(index)) (durable ??= []).push(index)
+    const pairs = assignedOf(index)
+    if (pairs !== undefined) {
+      assigned ??= new Array<readonly string[] | null>(count).fill(null)
+      assigned[index] = pairs
+    }
   }
   return {
     kind: 'events',
@@ -367,5 +408,6 @@ export function encodeEvents(
     ...(headers === undefined ? {} : { headers }),
     ...(retained === undefined ? {} : { retained }),
     ...(durable === undefined ? {} : { durable }),
+    ...(assigned === undefined ? {} : { assigned }),
   }
 }

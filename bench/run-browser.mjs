@@ -78,6 +78,8 @@ const LINK_CAPACITY = 8192
 /** JS heap counts as flat when 1M publishes grew it by at most this much more than 100k did. */
 const FLAT_TOLERANCE_BYTES = 1024 * 1024
 const MB = 1024 * 1024
+/** Jobs per round of the pool (section 8). */
+const POOL_JOBS = 20_000
 /** New tabs opened per startup variant (section 7), after one warm-up tab each. */
 const STARTUP_ROUNDS = 20
 
@@ -131,7 +133,7 @@ async function rss(pid) {
 }
 
 /** `sections`: which of the sections to run (all by default). */
-export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6, 7] } = {}) {
+export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6, 7, 8] } = {}) {
   const started = performance.now()
   const port = await freePort()
   const server = await createServer({
@@ -632,6 +634,46 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6
       console.log(`   every new tab's first event arrived: ${verdict(variants.every((entry) => entry.delays.length === STARTUP_ROUNDS))}`)
       console.log()
       results.startup = { variants, ratio: crossbus.p50 / raw.p50 }
+    }
+
+    if (sections.includes(8)) {
+      const variants = [
+        { variant: 'crossbus', label: 'crossbus: one queue group over messagePort links', rounds: [] },
+        { variant: 'raw', label: 'raw: round-robin by hand over the workers’ ports', rounds: [] },
+      ]
+      for (let round = 0; round <= ROUNDS; round++) {
+        for (const entry of variants) {
+          const count = round === 0 ? POOL_JOBS / 4 : POOL_JOBS
+          const outcome = await call(sender, 'runPool', entry.variant, count, uniqueName(`pool-${entry.variant}`), CHUNK)
+          if (outcome.shares.reduce((sum, share) => sum + share, 0) !== count) {
+            invalid = true
+            problems.push(`pool ${entry.variant}: ${outcome.shares.join('+')} handled of ${count}`)
+          }
+          if (round > 0) entry.rounds.push(outcome)
+        }
+      }
+      for (const entry of variants) {
+        entry.perSecond = median(entry.rounds.map((round) => round.perSecond))
+        const spreads = entry.rounds.map((round) => Math.max(...round.shares) / Math.max(1, Math.min(...round.shares)))
+        entry.spread = median(spreads)
+        entry.shares = entry.rounds[Math.floor(entry.rounds.length / 2)].shares
+      }
+      const [crossbus, raw] = variants
+      console.log(
+        `8. a pool of this page and three dedicated workers: ${POOL_JOBS.toLocaleString('en')} jobs of a few µs each, ${CHUNK} published per task; first publish → last job done; the shares are the page's and each worker's`,
+      )
+      table(
+        ['variant', 'jobs/s', 'shares (page, workers)', 'max ÷ min share', 'crossbus ÷ it'],
+        variants.map((entry) => [
+          entry.label,
+          rate(entry.perSecond),
+          entry.shares.map((share) => share.toLocaleString('en')).join(' / '),
+          `${entry.spread.toFixed(2)}×`,
+          entry === crossbus ? '' : ratio(crossbus.perSecond / entry.perSecond),
+        ]),
+      )
+      console.log()
+      results.pool = { variants, ratio: crossbus.perSecond / raw.perSecond }
     }
 
     if (profile) results.profiles = await profileCrossbus({ openPage, call, context, uniqueName })

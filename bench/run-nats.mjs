@@ -1,5 +1,5 @@
 // The NATS part of `npm run bench`: tab → NATS → tab, in two browser contexts (two devices), crossbus
-// (a bus and natsBridge in each tab) side by side with the raw @nats-io/nats-core client doing the same, in
+// (a bus and natsBridge in each tab) side by side with the raw nats-io/nats-core client doing the same, in
 // one run, against a real nats-server that this script starts on 127.0.0.1 (JetStream, WebSocket, free
 // ports) and stops by its pid. Sections:
 //   7. throughput: events/s from the first publish to the last delivery in the other device's tab
@@ -11,8 +11,8 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { jetstreamManager } from '@nats-io/jetstream'
-import { wsconnect } from '@nats-io/nats-core'
+import { jetstreamManager } from 'nats-io/jetstream'
+import { wsconnect } from 'nats-io/nats-core'
 import { chromium } from 'playwright'
 import { createServer } from 'vite'
 import { WebSocket } from 'ws'
@@ -49,7 +49,7 @@ const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0,
 const ms = (value) => `${value.toFixed(3)} ms`
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
-export async function runNats({ sections = [8, 9, 10] } = {}) {
+export async function runNats({ sections = [9, 10, 11] } = {}) {
   const nats = await startNatsServer()
   const admin = await wsconnect({ servers: nats.wsUrl, wsFactory: (url) => Promise.resolve({ socket: new WebSocket(url), encrypted: false }) })
   const port = await freePort()
@@ -68,7 +68,7 @@ export async function runNats({ sections = [8, 9, 10] } = {}) {
       watch: null,
       headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
     },
-    optimizeDeps: { include: ['@nats-io/nats-core', '@nats-io/jetstream', 'idb-keyval'], noDiscovery: true },
+    optimizeDeps: { include: ['nats-io/nats-core', 'nats-io/jetstream', 'idb-keyval'], noDiscovery: true },
   })
   await server.listen()
   const url = `http://127.0.0.1:${port}/bench/nats/index.html`
@@ -121,7 +121,7 @@ export async function runNats({ sections = [8, 9, 10] } = {}) {
     console.log('two browser contexts (two devices): sender tab in one, receiver tab in the other; crossbus as a production build (NODE_ENV=production)\n')
 
     // ---- 7. throughput ----
-    if (sections.includes(8)) {
+    if (sections.includes(9)) {
       const entries = [
         await pair('crossbus'),
         await pair('raw'),
@@ -156,7 +156,7 @@ export async function runNats({ sections = [8, 9, 10] } = {}) {
       }
       const [crossbus, raw, crossbusIds, rawHeader] = entries
       console.log(
-        `8. tab → NATS → tab throughput: ${THROUGHPUT_COUNT.toLocaleString('en')} events per round, ${CHUNK} published per task, JSON payloads; first publish → last delivery`,
+        `9. tab → NATS → tab throughput: ${THROUGHPUT_COUNT.toLocaleString('en')} events per round, ${CHUNK} published per task, JSON payloads; first publish → last delivery`,
       )
       table(
         ['variant', 'events', 'events/s', 'spread', 'lost', 'crossbus ÷ it'],
@@ -185,7 +185,7 @@ export async function runNats({ sections = [8, 9, 10] } = {}) {
     }
 
     // ---- 8. latency ----
-    if (sections.includes(9)) {
+    if (sections.includes(10)) {
       const entries = [await pair('crossbus'), await pair('raw')]
       for (const entry of entries) {
         entry.latencies = []
@@ -209,7 +209,7 @@ export async function runNats({ sections = [8, 9, 10] } = {}) {
       })
       const [crossbus, raw] = rows
       console.log(
-        `9. one-way latency tab → NATS → tab, paced stream of ${LATENCY_RATE.toLocaleString('en')} events/s, one per task, ${LATENCY_COUNT.toLocaleString('en')} events ` +
+        `10. one-way latency tab → NATS → tab, paced stream of ${LATENCY_RATE.toLocaleString('en')} events/s, one per task, ${LATENCY_COUNT.toLocaleString('en')} events ` +
           `(${LATENCY_SEGMENTS} segments taking turns); receiver wall clock − sender's stamp at publish`,
       )
       table(
@@ -232,7 +232,7 @@ export async function runNats({ sections = [8, 9, 10] } = {}) {
     }
 
     // ---- 9. lost across a server restart ----
-    if (sections.includes(10)) {
+    if (sections.includes(11)) {
       const manager = await jetstreamManager(admin)
       const rows = []
       for (const variant of ['crossbus', 'raw', 'raw-jetstream']) {
@@ -259,7 +259,7 @@ export async function runNats({ sections = [8, 9, 10] } = {}) {
         await entry.close().catch(() => {})
       }
       console.log(
-        `10. events lost across a server restart mid-stream: ${LOSS_COUNT.toLocaleString('en')} events, ${LOSS_BURST} every ${LOSS_EVERY} ms; ` +
+        `11. events lost across a server restart mid-stream: ${LOSS_COUNT.toLocaleString('en')} events, ${LOSS_BURST} every ${LOSS_EVERY} ms; ` +
           `the server is killed (-9) after ${LOSS_KILL_AT} ms and started again ${LOSS_DOWN_MS} ms later (same store)`,
       )
       table(

@@ -6,8 +6,8 @@
 //
 //   npm run bench                     # every part
 //   npm run bench -- --only=core      # one part: core, browser, nats or hostile
-//   npm run bench -- --only=browser --sections=1,3   # some of the browser sections (1-7)
-//   npm run bench -- --only=nats --sections=8,10     # some of the NATS sections (8-10)
+//   npm run bench -- --only=browser --sections=1,3   # some of the browser sections (1-8)
+//   npm run bench -- --only=nats --sections=9,11     # some of the NATS sections (9-11)
 //   npm run bench -- --only=browser --profile   # also CPU-profile crossbus in Chromium
 //   npm run bench -- --only=hostile --baseline=../other-checkout/dist   # floods, beside another build
 
@@ -20,9 +20,9 @@ if (only !== undefined && !PARTS.includes(only)) {
   process.exit(2)
 }
 const sectionsArg = args.find((arg) => arg.startsWith('--sections='))
-const sections = sectionsArg === undefined ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] : sectionsArg.slice('--sections='.length).split(',').map(Number)
-if (sections.some((section) => !Number.isInteger(section) || section < 1 || section > 10)) {
-  console.error(`--sections takes section numbers 1-7 (browser) and 8-10 (nats), comma-separated; got ${sectionsArg}`)
+const sections = sectionsArg === undefined ? [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] : sectionsArg.slice('--sections='.length).split(',').map(Number)
+if (sections.some((section) => !Number.isInteger(section) || section < 1 || section > 11)) {
+  console.error(`--sections takes section numbers 1-8 (browser) and 9-11 (nats), comma-separated; got ${sectionsArg}`)
   process.exit(2)
 }
 const baseline = args.find((arg) => arg.startsWith('--baseline='))?.slice('--baseline='.length)
@@ -42,7 +42,7 @@ if (only === undefined || only === 'core') {
 if (only === undefined || only === 'browser') {
   const browserStarted = performance.now()
   const { runBrowser } = await import('./run-browser.mjs')
-  const browserSections = sections.filter((section) => section <= 7)
+  const browserSections = sections.filter((section) => section <= 8)
   if (browserSections.length > 0) await runBrowser({ profile: args.includes('--profile'), sections: browserSections })
   console.log(`browser part: ${((performance.now() - browserStarted) / 1000).toFixed(0)} s\n`)
 }
@@ -50,7 +50,7 @@ if (only === undefined || only === 'nats') {
   const natsStarted = performance.now()
   const { natsServerBinary } = await import('../test/nats-server.mjs')
   const { spawnSync } = await import('node:child_process')
-  const natsSections = sections.filter((section) => section >= 8)
+  const natsSections = sections.filter((section) => section >= 9)
   if (spawnSync(natsServerBinary(), ['--version']).status !== 0) {
     console.log('nats part skipped: no nats-server here (apt-get install nats-server, or set CROSSBUS_NATS_SERVER)')
   } else if (natsSections.length > 0) {

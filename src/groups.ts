@@ -3,9 +3,9 @@
  * pattern, in every context, share the events; each goes to exactly one of
  * them. Repliers are grouped by queue name alone (a request runs one replier
  * of each queue name, by default one in all). The context that publishes
- * chooses the member: the least loaded of those that keep up (its own
- * members by their queues, other contexts' by what it sent them that they
- * have not yet said they handled), taking turns on a tie.
+ * chooses the member: they take turns, skipping those that do not keep up
+ * (its own members by their queues, other contexts' by what it sent them
+ * that they have not yet said they handled).
  */
 import type { Subscriber } from './subscriber.js'
 
@@ -25,12 +25,17 @@ const MAX_GROUPS = 4096
 export class Groups {
   /** Group key → member context id → events sent there and not yet reported handled. */
   readonly #inFlight = new Map<string, Map<string, number>>()
-  /** Group key → how many choices were made (ties take turns by it). */
+  /** Group key → whose turn it is next (an index into its members, locals first). */
   readonly #turns = new Map<string, number>()
 
   /**
    * The member that gets the next event of a group: a local subscription, a
-   * member context's id, or undefined when every member is full.
+   * member context's id, or undefined when every member is full. Members take
+   * turns (round-robin), skipping one that is full: a local member whose queue
+   * is full, or a member context that has as many of this context's events as
+   * it can hold (its capacity, at most REMOTE_IN_FLIGHT) and has not yet said
+   * it handled them. So a stalled member stops getting work, and the others
+   * share it evenly.
    */
   choose<S extends Subscriber>(key: string, locals: readonly S[], remotes: readonly string[], capacities?: readonly number[]): S | string | undefined {
     const count = locals.length + remotes.length
@@ -38,33 +43,42 @@ export class Groups {
     // A request runs nearest first: an idle replier in this context takes it before any elsewhere.
     if (key.startsWith('r ')) for (const member of locals) if (member.active && member.load === 0) return member
     const turn = this.#turns.get(key) ?? 0
-    if (this.#turns.size >= MAX_GROUPS && !this.#turns.has(key)) this.#turns.clear()
-    this.#turns.set(key, turn + 1)
     const inFlight = this.#inFlight.get(key)
-    let best: S | string | undefined
-    let bestLoad = Number.POSITIVE_INFINITY
     for (let offset = 0; offset < count; offset++) {
       const index = (turn + offset) % count
       if (index < locals.length) {
         const member = locals[index] as S
         if (!member.active || member.queue.full) continue
-        const load = member.load
-        if (load < bestLoad) {
-          best = member
-          bestLoad = load
-        }
-      } else {
-        const member = remotes[index - locals.length] as string
-        const load = inFlight?.get(member) ?? 0
-        if (load >= Math.min(REMOTE_IN_FLIGHT, capacities?.[index - locals.length] ?? REMOTE_IN_FLIGHT)) continue
-        if (load < bestLoad) {
-          best = member
-          bestLoad = load
-        }
+        this.#turn(key, index + 1)
+        return member
       }
-      if (bestLoad === 0) break
+      const at = index - locals.length
+      const member = remotes[at] as string
+      if ((inFlight?.get(member) ?? 0) >= Math.min(REMOTE_IN_FLIGHT, capacities?.[at] ?? REMOTE_IN_FLIGHT)) continue
+      this.#turn(key, index + 1)
+      return member
     }
-    return best
+    return undefined
+  }
+
+  #turn(key: string, next: number): void {
+    if (this.#turns.size >= MAX_GROUPS && !this.#turns.has(key)) this.#turns.clear()
+    this.#turns.set(key, next)
+  }
+
+  /** Assignment pairs, interned: a frame of events given to one member carries one array (structured clone keeps identity). */
+  readonly #pairs = new Map<string, readonly string[]>()
+
+  /** The assignment [key, member], the same array each time. */
+  pair(key: string, member: string): readonly string[] {
+    const id = `${key}\u0000${member}`
+    let pair = this.#pairs.get(id)
+    if (pair === undefined) {
+      if (this.#pairs.size >= MAX_GROUPS) this.#pairs.clear()
+      pair = Object.freeze([key, member])
+      this.#pairs.set(id, pair)
+    }
+    return pair
   }
 
   /** An event of group `key` went to member context `member`. */

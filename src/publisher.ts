@@ -305,6 +305,8 @@ export class Publisher {
       // Every member elsewhere is full: the event is not sent for this group (it is theirs to count).
       if (typeof member === 'string') (remote ??= []).push(group.key, member)
     }
+    // One group given to another context, the common case: the same pair each time (it clones once per frame).
+    if (remote?.length === 2) remote = choices.pair(remote[0] as string, remote[1] as string) as string[]
     return { local, full, remote }
   }
 

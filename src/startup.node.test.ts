@@ -118,6 +118,47 @@ describe('a context that just started', () => {
   )
 })
 
+describe('worker threads in a pool (issue 12)', () => {
+  test('three worker threads and this thread in queue group "pool" share the jobs, each once; three requests run in three threads at once', async () => {
+    const { name, channel } = unique()
+    const workers = [0, 1, 2].map(() => new Worker(workerFile, { workerData: { name, channel, link: 'port', work: 'pool' } }))
+    const bus = createBus({ name, transports: workers.map((worker) => messagePort(worker)) })
+    buses.push(bus)
+    const done = recorder<{ by: string; job: number }>()
+    bus.subscribe('jobs.done', done.handler)
+    bus.process('jobs.run', (event) => void bus.publish('jobs.done', { by: bus.id, job: event.data as number }), { queue: 'pool' })
+    try {
+      await expect.poll(() => bus.peers().length, { timeout: 5000 }).toBe(3)
+      // Until every worker's membership has arrived, probes show who takes part.
+      await expect
+        .poll(
+          () => {
+            bus.publish('jobs.run', -1)
+            return new Set(done.events.map((event) => event.data.by)).size
+          },
+          { timeout: 5000 },
+        )
+        .toBe(4)
+      const before = done.events.length
+      await expect.poll(() => bus.stats().subscriptions.find((sub) => sub.pattern === 'jobs.run')?.queued, { timeout: 5000 }).toBe(0)
+      for (let index = 0; index < 400; index++) bus.publish('jobs.run', index)
+      await expect.poll(() => done.events.filter((event) => event.data.job >= 0).length, { timeout: 10_000 }).toBe(400)
+      const jobs = done.events.slice(before).filter((event) => event.data.job >= 0)
+      expect(new Set(jobs.map((event) => event.data.job)).size).toBe(400)
+      const by = new Map<string, number>()
+      for (const event of jobs) by.set(event.data.by, (by.get(event.data.by) ?? 0) + 1)
+      expect(by.size).toBe(4)
+      for (const count of by.values()) expect(count).toBeGreaterThan(40)
+      // Three requests of 50 ms at once: one per worker thread.
+      const answers = (await Promise.all([1, 2, 3].map((n) => bus.request('work.sum', n, { timeout: 5000 })))) as { by: string }[]
+      expect(new Set(answers.map((answer) => answer.by)).size).toBe(3)
+    } finally {
+      await bus.close()
+      await Promise.all(workers.map((worker) => worker.terminate()))
+    }
+  })
+})
+
 afterAll(async () => {
   await Promise.all(buses.map((bus) => bus.close()))
 })

@@ -257,7 +257,15 @@ function readEvents(message: object, base: FrameBase): EventsFrame | string {
   const answers = own(message, 'answers')
   if (retained === false || durable === false) return 'malformed events'
   const rawAssigned = own(message, 'assigned')
-  const assigned = rawAssigned === undefined ? undefined : list(rawAssigned, readAssignment, MAX_FRAME_EVENTS)
+  // Events given to the same members share one array (structured clone keeps identity): read each once.
+  const read = new Map<unknown, readonly string[] | null | undefined>()
+  const readShared = (value: unknown): readonly string[] | null | undefined => {
+    if (read.has(value)) return read.get(value)
+    const pairs = readAssignment(value)
+    if (read.size < MAX_ASSIGNMENTS) read.set(value, pairs)
+    return pairs
+  }
+  const assigned = rawAssigned === undefined ? undefined : list(rawAssigned, readShared, MAX_FRAME_EVENTS)
   if (rawAssigned !== undefined && (assigned === undefined || assigned.length !== count)) return 'malformed assignments'
   if (answers !== undefined && !isCount(answers)) return 'malformed answer number'
   return {

@@ -10,8 +10,12 @@ interface StartupWork {
   channel: string
   /** How the worker is linked: its parentPort, or a BroadcastChannel only. */
   link: 'port' | 'broadcast'
-  /** 'publish': publish at module evaluation, in a microtask and in a timer; 'serve': process jobs until told to quit. */
-  work: 'publish' | 'serve'
+  /**
+   * 'publish': publish at module evaluation, in a microtask and in a timer;
+   * 'serve': process jobs until told to quit; 'pool': a member of queue group
+   * 'pool' for jobs.run, saying who did each on jobs.done, and a replier on work.*.
+   */
+  work: 'publish' | 'serve' | 'pool'
   keepAlive?: boolean
 }
 
@@ -24,6 +28,12 @@ if (work === 'publish') {
   bus.publish('started.evaluation', bus.id)
   queueMicrotask(() => bus.publish('started.microtask', bus.id))
   setTimeout(() => bus.publish('started.timer', bus.id), 0)
+} else if (work === 'pool') {
+  bus.process('jobs.run', (event) => void bus.publish('jobs.done', { by: bus.id, job: event.data }), { queue: 'pool' })
+  bus.reply('work.*', async (event) => {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    return { by: bus.id, data: event.data }
+  })
 } else {
   bus.process('jobs.run', (event) => {
     bus.publish('jobs.done', event.data)

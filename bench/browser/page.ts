@@ -7,6 +7,7 @@
 // so no two clocks are ever compared, except for one-way latency.
 import { createBus, type Bus } from '../../src/index.ts'
 import { messagePort } from '../../src/transports/index.ts'
+import { runPool } from './pool.ts'
 import { indexedDbStore } from '../../src/store/idb.ts'
 import { BroadcastChannel as PackageChannel } from 'broadcast-channel'
 import { createStore, set, setMany } from 'idb-keyval'
@@ -535,6 +536,7 @@ const api = {
   durable,
   startupArm,
   startupWait,
+  runPool,
 }
 
 export type BenchApi = typeof api

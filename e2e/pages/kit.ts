@@ -83,9 +83,15 @@ export class Ctx {
     return this.events(key).length
   }
 
+  /** Requests answered by answer(). */
+  answered = 0
+
   /** Answers requests on `pattern` with `{ by: this bus's id, data }`. */
   answer(pattern: string): void {
-    this.bus.reply(pattern, (event: BusEvent) => ({ by: this.bus.id, data: event.data }))
+    this.bus.reply(pattern, (event: BusEvent) => {
+      this.answered++
+      return { by: this.bus.id, data: event.data }
+    })
   }
 
   /** Publishes `count` events `{ n }` on `topic`, n from `start`, in this task. Returns the receipts' ids. */
@@ -156,7 +162,9 @@ export class Ctx {
 
 export type Command =
   | { op: 'id' }
-  | { op: 'record'; pattern: string; capacity?: number }
+  | { op: 'record'; pattern: string; capacity?: number; queue?: string }
+  /** How many requests this context's answer() handlers ran. */
+  | { op: 'answered' }
   | { op: 'answer'; pattern: string }
   | { op: 'publish'; topic: string; count: number; start?: number; retain?: boolean }
   | { op: 'events'; key: string }
@@ -178,8 +186,10 @@ export function serve(port: MessagePort, ctx: Ctx): void {
       case 'id':
         return ctx.id
       case 'record':
-        ctx.record(command.pattern, command.capacity === undefined ? {} : { capacity: command.capacity })
+        ctx.record(command.pattern, { capacity: command.capacity, queue: command.queue })
         return true
+      case 'answered':
+        return ctx.answered
       case 'answer':
         ctx.answer(command.pattern)
         return true

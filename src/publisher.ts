@@ -243,9 +243,9 @@ export class Publisher {
     }
     // A queue group's member here gets it only when its publisher gave it to this context; but a request whose
     // asker knew no replier (it was still discovering its peers) is run here too: the first reply wins.
-    const unassignedRequest = Envelope.assigned(event) === undefined && event.headers[REPLY_TO] !== undefined
+    const request = event.headers[REPLY_TO] !== undefined
     for (const group of route.groups) {
-      if (!assignedTo(event, group.key, host.id) && !(unassignedRequest && group.key.startsWith('r '))) continue
+      if (!assignedTo(event, group.key, host.id) && !(request && group.key.startsWith('r ') && this.#orphaned(event, group.key))) continue
       const members = group.members.filter((member) => !member.local)
       const member = host.groups.choose(group.key, members, NO_MEMBERS)
       if (typeof member === 'object') member.offer(event)
@@ -308,6 +308,24 @@ export class Publisher {
     // One group given to another context, the common case: the same pair each time (it clones once per frame).
     if (remote?.length === 2) remote = choices.pair(remote[0] as string, remote[1] as string) as string[]
     return { local, full, remote }
+  }
+
+  /**
+   * A request that no replier of group `key` will run unless this context
+   * does: its asker knew none yet (still discovering), or the one it chose is
+   * not reached from here (a service worker restarted under a new id, a
+   * context gone meanwhile). The first reply wins.
+   */
+  #orphaned(event: BusEvent, key: string): boolean {
+    const pairs = Envelope.assigned(event)
+    if (pairs === undefined) return true
+    const network = this.#host.network
+    for (let index = 0; index < pairs.length; index += 2) {
+      if (pairs[index] !== key) continue
+      const member = pairs[index + 1] as string
+      if (member === this.#host.id || network?.linkTo(member) !== undefined) return false
+    }
+    return true
   }
 
   /** Member-side: events of queue groups handled here, per publisher and group, said in one event per publisher and task. */

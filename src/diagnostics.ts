@@ -3,15 +3,26 @@ import type { Diagnostic } from './types.js'
 /** Places remembered by the default reporter before it starts over. */
 const MAX_REMEMBERED = 1024
 
+/** What a reporter needs to know of a report. */
+interface Report {
+  readonly type: string
+  readonly message: string
+  readonly error?: unknown
+}
+
 /**
- * The bus's diagnostic sink. With `onDiagnostic` every report goes there (a
- * throwing callback never reaches the publisher). Without it, every handler
- * error goes to the platform's `reportError` where it exists (so
- * window.onerror, `error` listeners and error monitoring see it), to
- * console.error elsewhere; of the other reports, console.warn prints the first
- * of each kind and place and stays quiet after that, while stats() keeps counting.
+ * A diagnostic sink, for the bus and for its bridges. With `onDiagnostic`
+ * every report goes there (a throwing callback never reaches the caller).
+ * Without it, `place` says where a report belongs, or undefined to keep it
+ * quiet (or to print it each time through `always`); console.warn prints the
+ * first report of each kind and place and stays quiet after that, while the
+ * stats keep counting.
  */
-export function createReporter(onDiagnostic?: (diagnostic: Diagnostic) => void): (diagnostic: Diagnostic) => void {
+export function reporter<D extends Report>(
+  onDiagnostic: ((diagnostic: D) => void) | undefined,
+  place: (diagnostic: D) => string | undefined,
+  always?: (diagnostic: D) => boolean,
+): (diagnostic: D) => void {
   if (onDiagnostic !== undefined) {
     return (diagnostic) => {
       try {
@@ -23,22 +34,40 @@ export function createReporter(onDiagnostic?: (diagnostic: Diagnostic) => void):
   }
   const seen = new Set<string>()
   return (diagnostic) => {
-    if (diagnostic.type === 'peer-join' || diagnostic.type === 'peer-leave') return
-    if (diagnostic.type === 'handler-error') {
-      // The platform's own error reporting where it exists: window.onerror, `error` listeners and error monitoring see it.
-      const { reportError } = globalThis as { reportError?: (error: unknown) => void }
-      if (typeof reportError === 'function') reportError(diagnostic.error)
-      else console.error(diagnostic.message, diagnostic.error)
-      return
-    }
-    const place = diagnostic.subscription ?? diagnostic.transport ?? diagnostic.topic ?? ''
-    const key = `${diagnostic.type}\u0000${place}`
+    if (always?.(diagnostic) === true) return
+    const where = place(diagnostic)
+    if (where === undefined) return
+    const key = `${diagnostic.type}\u0000${where}`
     if (seen.has(key)) return
     if (seen.size >= MAX_REMEMBERED) seen.clear()
     seen.add(key)
     if (diagnostic.error === undefined) console.warn(diagnostic.message)
     else console.warn(diagnostic.message, diagnostic.error)
   }
+}
+
+/**
+ * The bus's diagnostic sink (see reporter()). Without `onDiagnostic`, every
+ * handler error goes to the platform's `reportError` where it exists (so
+ * window.onerror, `error` listeners and error monitoring see it), to
+ * console.error elsewhere; peers joining and leaving are not printed.
+ */
+export function createReporter(onDiagnostic?: (diagnostic: Diagnostic) => void): (diagnostic: Diagnostic) => void {
+  return reporter(
+    onDiagnostic,
+    (diagnostic) =>
+      diagnostic.type === 'peer-join' || diagnostic.type === 'peer-leave'
+        ? undefined
+        : (diagnostic.subscription ?? diagnostic.transport ?? diagnostic.topic ?? ''),
+    (diagnostic) => {
+      if (diagnostic.type !== 'handler-error') return false
+      // The platform's own error reporting where it exists: window.onerror, `error` listeners and error monitoring see it.
+      const { reportError } = globalThis as { reportError?: (error: unknown) => void }
+      if (typeof reportError === 'function') reportError(diagnostic.error)
+      else console.error(diagnostic.message, diagnostic.error)
+      return true
+    },
+  )
 }
 
 /**

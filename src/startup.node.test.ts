@@ -1,9 +1,6 @@
 // Startup in Node (issue 10): a worker thread's first events, a worker that serves, a request on load.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import { build } from 'vite'
+import { bundle } from '../test/bundle.js'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { recorder } from '../test/helpers.js'
 import { createBus } from './bus.js'
@@ -11,27 +8,17 @@ import { broadcastChannel } from './transports/broadcast-channel.js'
 import { messagePort } from './transports/message-port.js'
 import type { Bus } from './types.js'
 
-let directory: string
 let workerFile: string
 
+let bundled: { file: string; dispose(): void }
+
 beforeAll(async () => {
-  // Worker threads run plain JavaScript: bundle the worker's entry (and the library) once.
-  directory = mkdtempSync(join(tmpdir(), 'crossbus-startup-'))
-  await build({
-    configFile: false,
-    logLevel: 'silent',
-    build: {
-      outDir: directory,
-      ssr: true,
-      minify: false,
-      rollupOptions: { input: { worker: new URL('../test/startup-worker.ts', import.meta.url).pathname }, output: { entryFileNames: '[name].mjs' } },
-    },
-  })
-  workerFile = join(directory, 'worker.mjs')
+  bundled = await bundle(new URL('../test/startup-worker.ts', import.meta.url))
+  workerFile = bundled.file
 })
 
 afterAll(() => {
-  rmSync(directory, { recursive: true, force: true })
+  bundled.dispose()
 })
 
 const buses: Bus[] = []

@@ -26,6 +26,7 @@
  *
  * @module
  */
+import { reporter } from '../diagnostics.js'
 import { CrossbusError, errorMessage } from '../errors.js'
 import { matchTokens } from '../topic.js'
 import type { Bus, BusEvent, PublishOptions, Receipt } from '../types.js'
@@ -52,8 +53,6 @@ export { jsonCodec } from './nats/wire.js'
 
 /** Counters are sent to the other contexts at most this often (a status change goes at once). */
 const STATUS_EVERY_MS = 1000
-/** Places the default reporter remembers before it starts over. */
-const MAX_REMEMBERED = 256
 
 const asyncDisposeSymbol: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose)
 
@@ -75,7 +74,7 @@ export function natsBridge(bus: Bus, options: NatsBridgeOptions): NatsBridge {
   }
   const settings = resolveSettings(options)
   if (settings.jetstream !== undefined) checkStore(bus)
-  const report = reporter(settings.onDiagnostic)
+  const report = natsReporter(settings.onDiagnostic)
   const closing = new AbortController()
   let holder: Holder | undefined
   let holderOrigin: string | undefined
@@ -262,23 +261,8 @@ function snapshotOf(event: BusEvent): Snapshot | undefined {
 }
 
 /** With `onDiagnostic` every report goes there; without, console.warn prints the first of each kind and place (status: losing the connection). */
-function reporter(onDiagnostic: ((diagnostic: NatsDiagnostic) => void) | undefined): (diagnostic: NatsDiagnostic) => void {
-  if (onDiagnostic !== undefined) {
-    return (diagnostic) => {
-      try {
-        onDiagnostic(diagnostic)
-      } catch (error) {
-        console.error('crossbus: onDiagnostic threw', error)
-      }
-    }
-  }
-  const seen = new Set<string>()
-  return (diagnostic) => {
-    if (diagnostic.type === 'status' && diagnostic.status !== 'disconnected') return
-    const key = `${diagnostic.type}\u0000${diagnostic.topic ?? diagnostic.subject ?? ''}`
-    if (seen.has(key)) return
-    if (seen.size >= MAX_REMEMBERED) seen.clear()
-    seen.add(key)
-    console.warn(diagnostic.message)
-  }
+function natsReporter(onDiagnostic: ((diagnostic: NatsDiagnostic) => void) | undefined): (diagnostic: NatsDiagnostic) => void {
+  return reporter(onDiagnostic, (diagnostic) =>
+    diagnostic.type === 'status' && diagnostic.status !== 'disconnected' ? undefined : (diagnostic.topic ?? diagnostic.subject ?? ''),
+  )
 }

@@ -1,8 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { MessageChannel as NodeMessageChannel, Worker } from 'node:worker_threads'
-import { build } from 'vite'
+import { bundle } from '../../test/bundle.js'
 import { afterAll, beforeAll, expect, test, vi } from 'vitest'
 import { createBus } from '../bus.js'
 import type { Bus } from '../types.js'
@@ -10,27 +7,17 @@ import { broadcastChannel } from './broadcast-channel.js'
 import { messagePort } from './message-port.js'
 import { describeLink } from '../../test/link-conformance.js'
 
-let directory: string
 let workerFile: string
 
+let bundled: { file: string; dispose(): void }
+
 beforeAll(async () => {
-  // Worker threads run plain JavaScript: bundle the worker's entry (and the library) once.
-  directory = mkdtempSync(join(tmpdir(), 'crossbus-worker-'))
-  await build({
-    configFile: false,
-    logLevel: 'silent',
-    build: {
-      outDir: directory,
-      ssr: true,
-      minify: false,
-      rollupOptions: { input: { worker: new URL('../../test/worker-entry.ts', import.meta.url).pathname }, output: { entryFileNames: '[name].mjs' } },
-    },
-  })
-  workerFile = join(directory, 'worker.mjs')
+  bundled = await bundle(new URL('../../test/worker-entry.ts', import.meta.url))
+  workerFile = bundled.file
 })
 
 afterAll(() => {
-  rmSync(directory, { recursive: true, force: true })
+  bundled.dispose()
 })
 
 async function withWorker(run: (bus: Bus, names: { name: string; channel: string }) => Promise<void>): Promise<void> {

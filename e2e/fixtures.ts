@@ -2,7 +2,7 @@
 // running at once never hear each other), and `open()` for tabs of one
 // browser context (BroadcastChannel crosses pages of one context only) with
 // the harness page loaded and its errors collected.
-import { test as base, expect, type Page } from '@playwright/test'
+import { test as base, expect, type Frame, type Page } from '@playwright/test'
 import type {} from './pages/harness.ts'
 
 export { expect }
@@ -64,4 +64,25 @@ export async function crashTab(page: Page): Promise<void> {
   // Not awaited: a renderer that is gone answers nothing, it only crashes.
   void cdp.send('Page.crash').catch(() => {})
   await crashed
+}
+
+/** Adds an iframe with the harness from `origin` to the page; resolves with its Frame once ready. */
+export async function addFrame(page: Page, frameName: string, origin: string): Promise<Frame> {
+  await page.evaluate(
+    ({ src, id }) =>
+      new Promise<void>((resolve, reject) => {
+        const iframe = document.createElement('iframe')
+        iframe.name = id
+        iframe.src = src
+        iframe.onload = () => resolve()
+        iframe.onerror = () => reject(new Error(`could not load ${src}`))
+        document.body.append(iframe)
+      }),
+    { src: `${origin}${HARNESS}`, id: frameName },
+  )
+  const frame = page.frame({ name: frameName })
+  if (frame === null) throw new Error(`no frame ${frameName}`)
+  await expect(frame.locator('#status')).toHaveText('ready')
+  expect(await frame.evaluate(() => location.origin)).toBe(origin)
+  return frame
 }

@@ -3,28 +3,9 @@
 // posts garbage on its link, and a raw channel forging goodbyes. Each frame is
 // refused, counted and reported; no page gets an error (the fixture fails a
 // test on any uncaught error); the contexts it aimed at are unaffected.
-import type { Frame, Page } from '@playwright/test'
-import { expect, HARNESS, OTHER_ORIGIN, PAGES_ORIGIN, peersOf, startBus, test } from './fixtures.ts'
+import type { Frame } from '@playwright/test'
+import { addFrame, expect, OTHER_ORIGIN, PAGES_ORIGIN, peersOf, startBus, test } from './fixtures.ts'
 import type { Seen } from './pages/kit.ts'
-
-async function addFrame(page: Page, frameName: string, origin: string): Promise<Frame> {
-  await page.evaluate(
-    ({ src, id }) =>
-      new Promise<void>((resolve, reject) => {
-        const iframe = document.createElement('iframe')
-        iframe.name = id
-        iframe.src = src
-        iframe.onload = () => resolve()
-        iframe.onerror = () => reject(new Error(`could not load ${src}`))
-        document.body.append(iframe)
-      }),
-    { src: `${origin}${HARNESS}`, id: frameName },
-  )
-  const frame = page.frame({ name: frameName })
-  if (frame === null) throw new Error(`no frame ${frameName}`)
-  await expect(frame.locator('#status')).toHaveText('ready')
-  return frame
-}
 
 /** Posts raw messages from the iframe to its parent, as the iframe's own link would (same window, allowed origin). */
 function forge(frame: Frame, messages: unknown[]): Promise<void> {

@@ -3,29 +3,8 @@
 // allowed are refused, counted and reported while the allowed link keeps
 // working (DESIGN.md, semantics 4, 5 and 10).
 import type { Frame, Page } from '@playwright/test'
-import { expect, FOREIGN_ORIGIN, HARNESS, OTHER_ORIGIN, PAGES_ORIGIN, peersOf, test } from './fixtures.ts'
+import { addFrame, expect, FOREIGN_ORIGIN, OTHER_ORIGIN, PAGES_ORIGIN, peersOf, test } from './fixtures.ts'
 import type { Seen } from './pages/kit.ts'
-
-/** Adds an iframe with the harness from `origin` to the page; resolves with its Frame once ready. */
-async function addFrame(page: Page, frameName: string, origin: string): Promise<Frame> {
-  await page.evaluate(
-    ({ src, id }) =>
-      new Promise<void>((resolve, reject) => {
-        const iframe = document.createElement('iframe')
-        iframe.name = id
-        iframe.src = src
-        iframe.onload = () => resolve()
-        iframe.onerror = () => reject(new Error(`could not load ${src}`))
-        document.body.append(iframe)
-      }),
-    { src: `${origin}${HARNESS}`, id: frameName },
-  )
-  const frame = page.frame({ name: frameName })
-  if (frame === null) throw new Error(`no frame ${frameName}`)
-  await expect(frame.locator('#status')).toHaveText('ready')
-  expect(await frame.evaluate(() => location.origin)).toBe(origin)
-  return frame
-}
 
 /** Parent and allowed iframe, each with a bus linked only to the other. */
 async function linked(page: Page, name: string): Promise<{ frame: Frame; parentId: string; frameId: string }> {

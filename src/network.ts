@@ -624,6 +624,7 @@ export class Network implements LinkHost {
     this.#own = this.#record()
     if (this.discovering) this.#endDiscovery(now)
     for (const link of this.links) link.expire(now)
+    let purged = false
     for (const [id, fresh] of this.#fresh) {
       if (now - fresh.since <= PEER_TIMEOUT_MS || this.#isNeighbor(id)) continue
       this.#fresh.delete(id)
@@ -631,7 +632,10 @@ export class Network implements LinkHost {
       if (this.#dead.size >= MAX_DEAD) this.#dead.delete(this.#dead.keys().next().value as string)
       this.#dead.set(id, fresh.version)
       for (const link of this.links) link.purge(id)
+      purged = true
     }
+    // Routes changed: the caches built from them go, and those contexts are gone (queue groups, requests).
+    if (purged) this.#scheduleAnnounce()
     // Discovery is the ask-hello at open; a link nobody has answered stays quiet. One whose peer went
     // silent asks after it, so a tab back from a freeze and its shared worker find each other again;
     // an accepted link silent for ABANDONED_MS is given up (its tab crashed).

@@ -68,21 +68,7 @@ class Sink {
 const libraries = {
   // Delivery is asynchronous: the handlers run in the bus's microtask after the
   // publishing loop, so the await is where the deliveries happen.
-  crossbus(subs, sink) {
-    const bus = createBus({ transports: [], onDiagnostic: quiet })
-    for (let index = 0; index < subs; index++) {
-      bus.subscribe(TOPIC, (event) => {
-        sink.sum += event.data
-        sink.hit()
-      })
-    }
-    const burst = async () => {
-      const done = sink.arm(BURST * subs)
-      for (let index = 0; index < BURST; index++) bus.publish(TOPIC, index)
-      await done
-    }
-    return { burst, bus }
-  },
+  crossbus: (subs, sink) => crossbusBurst(subs, sink, 'subscribe'),
 
   // Synchronous emitters: every delivery happens inside emit(), so `done` is
   // already resolved when the loop ends; the await keeps the per-burst overhead equal.
@@ -99,6 +85,26 @@ const libraries = {
   emittery: (subs, sink) => burstOf(new Emittery(), subs, sink),
 }
 
+/** Rows of crossbus itself beside the peers: the same burst through `process` (one attempt per event, default options). */
+export const VARIANTS = { 'crossbus, process()': (subs, sink) => crossbusBurst(subs, sink, 'process') }
+
+/** The crossbus burst, its handlers attached with `method` ('subscribe' or 'process'). */
+function crossbusBurst(subs, sink, method) {
+  const bus = createBus({ transports: [], onDiagnostic: quiet })
+  for (let index = 0; index < subs; index++) {
+    bus[method](TOPIC, (event) => {
+      sink.sum += event.data
+      sink.hit()
+    })
+  }
+  const burst = async () => {
+    const done = sink.arm(BURST * subs)
+    for (let index = 0; index < BURST; index++) bus.publish(TOPIC, index)
+    await done
+  }
+  return { burst, bus }
+}
+
 export const LIBRARIES = Object.keys(libraries)
 
 /**
@@ -107,7 +113,7 @@ export const LIBRARIES = Object.keys(libraries)
  */
 export async function throughput({ library, subs, time, warmupTime }) {
   const sink = new Sink()
-  const { burst, bus } = libraries[library](subs, sink)
+  const { burst, bus } = (libraries[library] ?? VARIANTS[library])(subs, sink)
   const bench = new Bench({ time, warmupTime, throws: true })
   bench.add(library, burst)
   await bench.run()

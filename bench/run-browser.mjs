@@ -654,9 +654,12 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6
       }
       for (const entry of variants) {
         entry.perSecond = median(entry.rounds.map((round) => round.perSecond))
-        const spreads = entry.rounds.map((round) => Math.max(...round.shares) / Math.max(1, Math.min(...round.shares)))
-        entry.spread = median(spreads)
-        entry.shares = entry.rounds[Math.floor(entry.rounds.length / 2)].shares
+        const spread = (round) => Math.max(...round.shares) / Math.max(1, Math.min(...round.shares))
+        // The shares shown are those of the round whose spread is the median one.
+        const byspread = [...entry.rounds].sort((a, b) => spread(a) - spread(b))
+        const middle = byspread[Math.floor(byspread.length / 2)]
+        entry.spread = spread(middle)
+        entry.shares = middle.shares
       }
       const [crossbus, raw] = variants
       console.log(

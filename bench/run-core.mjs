@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { BURST, CAPACITY, LIBRARIES, PUBLISH_CASES } from './core.mjs'
+import { BURST, CAPACITY, LIBRARIES, PUBLISH_CASES, VARIANTS } from './core.mjs'
 import { rate, table, verdict } from './format.mjs'
 
 /** Goals from the issues: crossbus ÷ peer, in deliveries per second, at least this (issue 2; issue 9 aimed at 0.25× eventemitter3 on the way). */
@@ -67,12 +67,15 @@ export async function runCore() {
       ...(await measure({ kind: 'throughput', library: 'crossbus', subs, ...TIMING }, DEVELOPMENT)),
       library: 'crossbus, development build',
     }
-    rows.splice(1, 0, development)
+    // Rows of crossbus itself (a development build, process()): their last column is crossbus ÷ that row too.
+    const own = [development]
+    for (const variant of Object.keys(VARIANTS)) own.push(await measure({ kind: 'throughput', library: variant, subs, ...TIMING }))
+    rows.splice(1, 0, ...own)
     throughput.push(...rows)
     const crossbus = rows.find((row) => row.library === 'crossbus')
     ratios[subs] = {}
     for (const row of rows) {
-      if (row !== crossbus && row !== development) ratios[subs][row.library] = crossbus.deliveriesPerSecond / row.deliveriesPerSecond
+      if (row !== crossbus && !own.includes(row)) ratios[subs][row.library] = crossbus.deliveriesPerSecond / row.deliveriesPerSecond
     }
 
     console.log(`1. publish→deliver, bursts of ${BURST} events, ${subs} subscriber${subs === 1 ? '' : 's'}; each handler adds the data to a sum`)
@@ -85,17 +88,19 @@ export async function runCore() {
         `${row.rme.toFixed(1)}%`,
         row === crossbus
           ? ''
-          : row === development
+          : own.includes(row)
             ? `${(crossbus.deliveriesPerSecond / row.deliveriesPerSecond).toFixed(2)}×`
             : `${ratios[subs][row.library].toFixed(2)}×`,
       ]),
     )
-    const complete = crossbus.dropped === 0 && crossbus.failed === 0 && crossbus.delivered === crossbus.published * subs
-    console.log(
-      `   crossbus stats: published ${crossbus.published}, delivered ${crossbus.delivered}, dropped ${crossbus.dropped}, failed ${crossbus.failed}` +
-        (complete ? ' (every event delivered)' : ' — EVENTS LOST, the crossbus numbers are invalid'),
-    )
-    if (!complete) process.exitCode = 1
+    for (const row of [crossbus, ...own]) {
+      const complete = row.dropped === 0 && row.failed === 0 && row.delivered === row.published * subs
+      console.log(
+        `   ${row.library} stats: published ${row.published}, delivered ${row.delivered}, dropped ${row.dropped}, failed ${row.failed}` +
+          (complete ? ' (every event delivered)' : ' — EVENTS LOST, these numbers are invalid'),
+      )
+      if (!complete) process.exitCode = 1
+    }
     for (const [peer, goal] of Object.entries(GOALS)) {
       console.log(`   goal ≥ ${goal}× ${peer}: ${ratios[subs][peer].toFixed(2)}× ${verdict(ratios[subs][peer] >= goal)}`)
     }

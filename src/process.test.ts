@@ -174,6 +174,37 @@ describe('process()', () => {
     expect(bus.stats().deadLettered).toBe(0)
   })
 
+  test('an attempt that never reads its signal still times out, and one that reads it late finds it aborted', async () => {
+    const bus = localBus({ onDiagnostic: () => {} })
+    const late = deferred<AbortSignal>()
+    const errors: unknown[] = []
+    bus.process('ignores', () => new Promise<void>(() => {}), {
+      timeout: 20,
+      retry: { attempts: 1 },
+      deadLetter: (_event, error) => errors.push(error),
+    })
+    bus.process(
+      'late',
+      (_event, context) =>
+        new Promise<void>((resolve) => {
+          setTimeout(() => {
+            late.resolve(context.signal)
+            resolve()
+          }, 30)
+        }),
+      { timeout: 20, retry: { attempts: 1 }, deadLetter: (_event, error) => errors.push(error) },
+    )
+    bus.publish('ignores', 1)
+    bus.publish('late', 2)
+    await vi.advanceTimersByTimeAsync(30)
+    const signal = await late.promise
+    expect(signal.aborted).toBe(true)
+    expect(signal.reason).toMatchObject({ code: 'TIMEOUT' })
+    expect(errors).toHaveLength(2)
+    expect(errors).toEqual([expect.objectContaining({ code: 'TIMEOUT' }), expect.objectContaining({ code: 'TIMEOUT' })])
+    expect(bus.stats()).toMatchObject({ delivered: 0, failed: 2, deadLettered: 2 })
+  })
+
   test('an in-flight attempt sees its signal abort when the processor is unsubscribed', async () => {
     const bus = localBus({ onDiagnostic: () => {} })
     const aborted = deferred<unknown>()

@@ -2,8 +2,8 @@ import { BUSY, IDLE, type DrainState } from './dispatcher.js'
 import { isDurable, REPLY_TO, withChanges } from './envelope.js'
 import { CrossbusError, errorMessage, quote } from './errors.js'
 import { callback, duration, positiveInteger } from './options.js'
-import { abortReason, backoffDelay, type ResolvedRetry, resolveRetry, sleep, whenOnline } from './retry.js'
-import { isThenable, Subscriber, type SubscriberHost, type SubscriberOptions } from './subscriber.js'
+import { abortError, backoffDelay, type ResolvedRetry, resolveRetry, sleep, whenOnline } from './retry.js'
+import { isThenable, Subscriber, type SubscriberHost, type SubscriberOptions, SubscriptionContext } from './subscriber.js'
 import { matchTokens, parsePattern, parseTopic } from './topic.js'
 import type { BusEvent, ProcessContext, ProcessOptions } from './types.js'
 
@@ -15,6 +15,16 @@ export interface ProcessorSettings {
 }
 
 export type ProcessHandler = (event: BusEvent, context: ProcessContext) => unknown
+
+/** An attempt's context: its signal (made on first use) and its number. */
+class AttemptContext extends SubscriptionContext implements ProcessContext {
+  readonly attempt: number
+
+  constructor(attempt: number) {
+    super()
+    this.attempt = attempt
+  }
+}
 
 /** What an attempt resolves with when its handler succeeded (anything else is the failure). */
 const SUCCEEDED: unique symbol = Symbol('succeeded')
@@ -49,10 +59,10 @@ export class ProcessorSubscriber extends Subscriber {
   /** Aborts when this processor stops: unsubscribed, its signal aborted, or the bus closed. */
   readonly #stop = new AbortController()
   /**
-   * The running attempts' controllers, aborted with the processor: one listener per attempt on the stop
-   * signal would pass Node's limit of 10 per EventTarget (a MaxListenersExceededWarning) at concurrency > 10.
+   * The running attempts, aborted with the processor: one listener per attempt on the stop signal
+   * would pass Node's limit of 10 per EventTarget (a MaxListenersExceededWarning) at concurrency > 10.
    */
-  readonly #attempts = new Set<AbortController>()
+  readonly #attempts = new Set<(reason: unknown) => void>()
   #running = 0
 
   constructor(host: SubscriberHost, options: SubscriberOptions, handler: ProcessHandler, settings: ProcessorSettings) {
@@ -67,7 +77,7 @@ export class ProcessorSubscriber extends Subscriber {
 
   protected override onStop(reason: unknown): void {
     this.#stop.abort(reason)
-    for (const attempt of this.#attempts) attempt.abort(reason)
+    for (const abort of this.#attempts) abort(reason)
   }
 
   drain(): DrainState {
@@ -125,32 +135,22 @@ export class ProcessorSubscriber extends Subscriber {
 
   /**
    * One attempt: resolves with SUCCEEDED once the handler has, or with its failure, or as soon as the
-   * attempt's signal aborts. A success is counted and acked in the very reaction to the handler's
-   * settling, and an abort concludes one microtask after it fires, so a handler that had already
-   * finished when close() or unsubscribe() came (its reaction already queued) still counts as done:
-   * its ack is not lost.
+   * attempt is aborted (processor stopped, bus closed, timed out). A success is counted and acked in the
+   * very reaction to the handler's settling, and an abort concludes one microtask after it comes, so a
+   * handler that had already finished when close() or unsubscribe() came (its reaction already queued)
+   * still counts as done: its ack is not lost. The attempt's signal is made only if the handler asks for it.
    */
   #attempt(event: BusEvent, attempt: number): Promise<unknown> {
-    const stop = this.#stop.signal
-    const controller = new AbortController()
-    const signal = controller.signal
-    if (stop.aborted) controller.abort(stop.reason)
-    else this.#attempts.add(controller)
+    const context = new AttemptContext(attempt)
     const { timeout } = this.#settings
-    const timer =
-      timeout === undefined
-        ? undefined
-        : setTimeout(() => {
-            controller.abort(new CrossbusError('TIMEOUT', `${quote(this.pattern)}: attempt ${attempt} timed out after ${timeout} ms`))
-          }, timeout)
     return new Promise<unknown>((resolve) => {
       let settled = false
+      let timer: ReturnType<typeof setTimeout> | undefined
       const finish = (): boolean => {
         if (settled) return false
         settled = true
         if (timer !== undefined) clearTimeout(timer)
-        this.#attempts.delete(controller)
-        signal.removeEventListener('abort', onAbort)
+        this.#attempts.delete(abort)
         return true
       }
       const succeeded = (): void => {
@@ -160,17 +160,30 @@ export class ProcessorSubscriber extends Subscriber {
         resolve(SUCCEEDED)
       }
       const failed = (error: unknown): void => {
-        if (finish()) resolve(signal.aborted ? abortReason(signal) : error)
+        if (!finish()) return
+        const ended = context.ended
+        resolve(ended === undefined ? error : abortError(ended.reason))
       }
-      const onAbort = (): void => queueMicrotask(() => failed(abortReason(signal)))
-      signal.addEventListener('abort', onAbort, { once: true })
+      const abort = (reason: unknown): void => {
+        if (settled || context.ended !== undefined) return
+        context.end(reason)
+        queueMicrotask(() => failed(reason))
+      }
+      const stop = this.#stop.signal
+      if (stop.aborted) abort(stop.reason)
+      else this.#attempts.add(abort)
+      if (timeout !== undefined) {
+        timer = setTimeout(() => {
+          abort(new CrossbusError('TIMEOUT', `${quote(this.pattern)}: attempt ${attempt} timed out after ${timeout} ms`))
+        }, timeout)
+      }
       // A retried event is a redelivery.
       const seen = attempt > 1 && !event.redelivered ? withChanges(event, event.data, true) : event
       queueMicrotask(() => {
         if (settled) return
         let result: unknown
         try {
-          result = this.#handler(this.view(seen), { signal, attempt })
+          result = this.#handler(this.view(seen), context)
           if (isThenable(result)) result.then(succeeded, failed)
           else succeeded()
         } catch (error) {

@@ -88,7 +88,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** The reason a signal aborted, as a CrossbusError ABORTED unless it already is one. */
 export function abortReason(signal: AbortSignal): unknown {
-  const reason: unknown = signal.reason
+  return abortError(signal.reason)
+}
+
+/** An abort's reason as the error it fails with: a CrossbusError as is, anything else as the cause of an ABORTED one. */
+export function abortError(reason: unknown): unknown {
   if (reason instanceof CrossbusError) return reason
   return new CrossbusError('ABORTED', 'the operation was aborted', { cause: reason })
 }

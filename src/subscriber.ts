@@ -50,10 +50,18 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function'
 }
 
-/** A handler's context. Its controller is made on first use: most handlers never look at their signal. */
-class SubscriptionContext implements HandlerContext {
+/**
+ * A handler's context. Its controller is made on first use: most handlers never look at their signal
+ * (and an AbortController per processor attempt was most of what an attempt cost).
+ */
+export class SubscriptionContext implements HandlerContext {
   #controller: AbortController | undefined
   #ended: { reason: unknown } | undefined
+
+  /** Set once ended, with the reason its signal aborts (or did) with. */
+  get ended(): { readonly reason: unknown } | undefined {
+    return this.#ended
+  }
 
   get signal(): AbortSignal {
     if (this.#controller === undefined) {

@@ -258,6 +258,7 @@ export function createBus<E extends object = EventMap, R extends object = Reques
 
   const bus = {
     id,
+    name,
     publish: (topic: string, data: unknown, publishOptions?: Parameters<Publisher['publish']>[2]) => publisher.publish(topic, data, publishOptions),
     subscribe,
     process,

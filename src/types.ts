@@ -401,6 +401,8 @@ export type ReplyCallback<Ev, Y> = { handle(event: Ev, context: HandlerContext):
 export interface Bus<E extends object = EventMap, R extends object = RequestMap> {
   /** This context's id. */
   readonly id: string
+  /** The bus's name (`BusOptions.name`): contexts with the same name are one bus. */
+  readonly name: string
   /** Never blocks, never awaits, never delivers inside the call. */
   publish<K extends TopicOf<E>>(topic: K, data: DataOf<E, K>, options?: PublishOptions): Receipt
   /** Calls the handler for each matching event, in order; what it returns is ignored (a promise is awaited first). */

@@ -109,6 +109,19 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
     expect(a.bridge.stats()).toMatchObject({ exported: 1 })
   })
 
+  it('two buses of one device, with the same bridge name, each hold their own connection and are two origins', async () => {
+    // One process is one device here: before, both bridges (default name 'nats') waited on one lock and shared one origin id.
+    const a = origin({ name: 'nats', prefix: 'buses', export: ['chat.>'] })
+    const b = origin({ name: 'nats', prefix: 'buses', import: ['chat.>'] })
+    expect(a.bus.name).not.toBe(b.bus.name)
+    const seen = record(b.bus, 'chat.>')
+    await Promise.all([connected(a.bridge), connected(b.bridge)])
+    expect([a.bridge.stats().holder, b.bridge.stats().holder]).toEqual([true, true])
+    a.bus.publish('chat.room', 'from a')
+    await vi.waitFor(() => expect(seen.map((event) => event.data)).toEqual(['from a']), { timeout: 10_000, interval: 20 })
+    expect(b.bridge.stats()).toMatchObject({ imported: 1, duplicates: 0 })
+  })
+
   it('never echoes an origin its own events and never loops between two bridged origins', async () => {
     // With ids, so the wire shows which event each message is.
     const a = origin({ prefix: 'loop', export: ['chat.>'], import: ['chat.>'], ids: true })

@@ -121,8 +121,8 @@ export function natsBridge(bus: Bus, options: NatsBridgeOptions): NatsBridge {
   })()
 
   // ---- the election: this context holds the connection while it wins ----
-  const electing = elect(`crossbus:nats:${settings.name}`, closing.signal, async (term) => {
-    const origin = settings.origin ?? (await originId(settings.name))
+  const electing = elect(`crossbus:${bus.name}:nats:${settings.name}`, closing.signal, async (term) => {
+    const origin = settings.origin ?? (await originId(`${bus.name}:${settings.name}`))
     if (term.aborted) return
     holderOrigin = origin
     const current = new Holder({ bus, settings, origin, report, changed })

@@ -1,5 +1,5 @@
 /**
- * The origin id: one per device and bridge, the same for every context that
+ * The origin id: one per device, bus name and bridge name, the same for every context that
  * holds the connection in turn, so events this device exported are known as
  * its own when they come back (from a JetStream consumer, after a failover).
  * Kept in IndexedDB where there is one; elsewhere (Node, workerd) a random id
@@ -14,18 +14,18 @@ const TIMEOUT_MS = 2000
 
 const generated = new Map<string, string>()
 
-/** This device's origin id for the bridge `name` (a holder asks once, when it takes over). */
-export async function originId(name: string): Promise<string> {
+/** This device's origin id for `key` (bus name and bridge name; a holder asks once, when it takes over). */
+export async function originId(key: string): Promise<string> {
   const factory = (globalThis as { indexedDB?: IDBFactory }).indexedDB
   if (factory !== undefined) {
     try {
-      return await withTimeout(stored(factory, name), TIMEOUT_MS)
+      return await withTimeout(stored(factory, key), TIMEOUT_MS)
     } catch {
       // No storage here (a private mode, an opaque origin): fall through.
     }
   }
-  let id = generated.get(name)
-  if (id === undefined) generated.set(name, (id = `${randomId()}${randomId()}`))
+  let id = generated.get(key)
+  if (id === undefined) generated.set(key, (id = `${randomId()}${randomId()}`))
   return id
 }
 

@@ -205,6 +205,19 @@ describe('natsBridge (Node, real nats-server)', { timeout: 60_000 }, () => {
     expect(contents.every((message) => message.subject === 'out.orders.created')).toBe(true)
   })
 
+  it('outbox in stats() counts every durable event the stream has not acked, past what its consumer holds in memory', async () => {
+    await createStream(raw, 'BACKLOG', ['backlog.>'])
+    await server.kill()
+    const a = origin({ store: true, prefix: 'backlog', export: ['orders.>'], jetstream: { stream: 'BACKLOG', maxInFlight: 32 } })
+    // The consumer's queue holds 1024 (4 × maxInFlight, at least 1024): the rest waits in the log.
+    for (let index = 0; index < 3000; index++) a.bus.publish('orders.created', { index }, { durable: true })
+    await vi.waitFor(() => expect(a.bridge.stats().outbox).toBe(3000), { timeout: 5000, interval: 20 })
+    await server.start()
+    await vi.waitFor(() => expect(a.bridge.stats()).toMatchObject({ exported: 3000, outbox: 0 }), { timeout: 20_000, interval: 20 })
+    raw = await rawClient(server.wsUrl)
+    expect(await streamCount(raw, 'BACKLOG')).toBe(3000)
+  })
+
   it('inbound JetStream: acks after the local durable hand-off, and refuses an event id it imported before', async () => {
     await createStream(raw, 'INBOX', ['in.>'])
     const { jetstream, jetstreamManager } = await import('@nats-io/jetstream')

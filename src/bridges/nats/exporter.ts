@@ -77,11 +77,20 @@ export class Exporter {
     return this.#waiting.size
   }
 
-  /** Durable events read from the log and not acked by the stream yet. */
+  /**
+   * Durable events in the log not acked by the stream yet: each outbox consumer's backlog (read and not acked,
+   * and the log's positions past what it read); a consumer not live yet counts what it holds.
+   */
   get outbox(): number {
-    let queued = this.#handling
-    for (const subscription of this.#subscriptions) if (subscription.stats().durable !== undefined) queued += subscription.stats().queued
-    return queued
+    let outbox = 0
+    let live = false
+    for (const subscription of this.#subscriptions) {
+      const stats = subscription.stats()
+      if (stats.durable === undefined) continue
+      if (stats.backlog !== undefined) live = true
+      outbox += stats.backlog ?? stats.queued
+    }
+    return live ? outbox : outbox + this.#handling
   }
 
   /** Subscribes to the export patterns. */

@@ -133,7 +133,7 @@ export interface NatsBridgeStats {
   readonly imported: number
   /** Non-durable events waiting for a connection. */
   readonly queued: number
-  /** Durable events read from the log and not yet acked by the stream (in flight included; more may wait in the log). */
+  /** Durable events in the log not yet acked by the stream, in flight included (positions its consumers have not read yet count whatever their topic). */
   readonly outbox: number
   /** JetStream publishes awaiting their PubAck. */
   readonly inFlight: number

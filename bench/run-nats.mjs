@@ -1,5 +1,5 @@
 // The NATS part of `npm run bench`: tab → NATS → tab, in two browser contexts (two devices), crossbus
-// (a bus and natsBridge in each tab) side by side with the raw nats-io/nats-core client doing the same, in
+// (a bus and natsBridge in each tab) side by side with the raw @nats-io/nats-core client doing the same, in
 // one run, against a real nats-server that this script starts on 127.0.0.1 (JetStream, WebSocket, free
 // ports) and stops by its pid. Sections:
 //   7. throughput: events/s from the first publish to the last delivery in the other device's tab
@@ -11,8 +11,8 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { jetstreamManager } from 'nats-io/jetstream'
-import { wsconnect } from 'nats-io/nats-core'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { wsconnect } from '@nats-io/nats-core'
 import { chromium } from 'playwright'
 import { createServer } from 'vite'
 import { WebSocket } from 'ws'
@@ -68,7 +68,7 @@ export async function runNats({ sections = [9, 10, 11] } = {}) {
       watch: null,
       headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
     },
-    optimizeDeps: { include: ['nats-io/nats-core', 'nats-io/jetstream', 'idb-keyval'], noDiscovery: true },
+    optimizeDeps: { include: ['@nats-io/nats-core', '@nats-io/jetstream', 'idb-keyval'], noDiscovery: true },
   })
   await server.listen()
   const url = `http://127.0.0.1:${port}/bench/nats/index.html`

@@ -25,8 +25,9 @@ const kB = (bytes) => (bytes / 1024).toFixed(2)
 const NATS_LIMIT = 11008
 
 const LIMITS = {
-  // Issue 11's hardening (the decoder, de-duplication windows, the trust checks and every bound) added about 3 kB.
-  crossbus: { file: 'src/index.ts', limit: 23296 },
+  // Issue 11's hardening (the decoder, de-duplication windows, the trust checks and every bound) added about 3 kB;
+  // queue group events waiting at the publisher for room or for the members to be known, and their hand-overs, 1.4 kB.
+  crossbus: { file: 'src/index.ts', limit: 24576 },
   'crossbus/transports': { file: 'src/transports/index.ts', limit: 3072 },
   // idb and memory carry the durable engine (defineStore): an app without a store ships none of it.
   // Issue 10's durable acks, FIFO per source, replaced-log and malformed-record handling took the engine from 3.35 to 4.9 kB.
@@ -45,10 +46,11 @@ const APPS = {
   // Issue 9 aimed at 10 kB and 13 kB and reached 13.74 and 17.29 kB; issue 10 (start, close, errors) added about
   // 1.3 kB, and its durable part (acks, FIFO per source, replaced logs, malformed records) about 2 kB to the store
   // app; issue 11's hardening about 3.2 kB to both (18.36 and 23.90 kB); issue 12 (queue groups, one replier per
-  // request, reply cancellation, option checks) about 3.6 kB (22.01 and 27.56 kB). The limits guard what is
-  // reached now, with a little room.
+  // request, reply cancellation, option checks) about 3.6 kB (22.01 and 27.56 kB); queue group events that wait at
+  // the publisher (for room, or for their members to be known) and their hand-overs about 1.4 kB (23.44 and 28.93 kB).
+  // The limits guard what is reached now, with a little room.
   'createBus(), default link, one publish and subscribe': {
-    limit: 22784,
+    limit: 24320,
     main: `import { createBus } from 'crossbus'
 
 const bus = createBus<{ 'app.ping': { n: number } }>()
@@ -59,7 +61,7 @@ bus.publish('app.ping', { n: 1 })
 ${BASELINE}`,
   },
   'createBus({ store: indexedDbStore() }), one durable publish': {
-    limit: 28416,
+    limit: 29952,
     main: `import { createBus } from 'crossbus'
 import { indexedDbStore } from 'crossbus/idb'
 

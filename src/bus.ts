@@ -114,6 +114,7 @@ export function createBus<E extends object = EventMap, R extends object = Reques
               publisher.contextsGone(ids)
               requests.contextsGone(ids)
             },
+            groupsChanged: () => publisher.groupsChanged(),
             keepAlive: options.keepAlive !== false,
           },
           transports,

@@ -1,6 +1,6 @@
 // Queue groups and request routing across contexts (issue 12): buses linked by
 // MessagePorts (a star around a hub, and a chain through a relay), in Node and Chromium.
-import { afterEach, describe, expect, test } from 'vitest'
+import { afterEach, describe, expect, test, vi } from 'vitest'
 import { deferred, recorder } from '../test/helpers.js'
 import { createBus } from './bus.js'
 import { messagePort } from './transports/message-port.js'
@@ -9,6 +9,7 @@ import type { Bus, Diagnostic, HandlerContext } from './types.js'
 const buses: Bus[] = []
 const ports: MessagePort[] = []
 afterEach(async () => {
+  vi.useRealTimers()
   await Promise.all(buses.splice(0).map((bus) => bus.close({ timeout: 0 })))
   for (const port of ports.splice(0)) port.close()
 })
@@ -108,6 +109,102 @@ describe('a queue group across contexts', () => {
     expect(lost?.count).toBe(kept)
   })
 
+  test('jobs published before the members exist (the links still discovering) are shared among all of them once they are known, each once', async () => {
+    const name = `groups-early-${Date.now()}-${++names}`
+    const channels = [0, 1, 2].map(() => new MessageChannel())
+    for (const { port1, port2 } of channels) ports.push(port1, port2)
+    const diagnostics: Diagnostic[] = []
+    const hub = createBus({ name, transports: channels.map(({ port1 }) => messagePort(port1)), onDiagnostic: (diagnostic) => diagnostics.push(diagnostic) })
+    buses.push(hub)
+    // As the README's pool does: the page publishes at once, its workers start later.
+    const receipts = Array.from({ length: 300 }, (_, index) => hub.publish('jobs.run', index))
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    const handled = new Map<string, string>()
+    const counts = new Map<string, number>()
+    for (const { port2 } of channels) {
+      const member = createBus({ name, transports: [messagePort(port2)], onDiagnostic: () => {} })
+      buses.push(member)
+      member.subscribe(
+        'jobs.run',
+        (event) => {
+          expect(handled.has(event.id)).toBe(false)
+          handled.set(event.id, member.id)
+          counts.set(member.id, (counts.get(member.id) ?? 0) + 1)
+        },
+        { queue: 'pool' },
+      )
+    }
+    await expect.poll(() => handled.size, { timeout: 5000 }).toBe(300)
+    expect([...counts.values()].sort()).toEqual([100, 100, 100])
+    expect(receipts.every((receipt) => receipt.dropped === 0)).toBe(true)
+    expect(hub.stats().dropped).toBe(0)
+    expect(diagnostics.filter((diagnostic) => diagnostic.type === 'drop' || diagnostic.type === 'bad-frame')).toEqual([])
+  })
+
+  test('while its links still discover their peers, an idle member here takes a job at once; the rest wait until the members elsewhere are known', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] })
+    const { port1, port2 } = new MessageChannel()
+    ports.push(port1, port2)
+    // A link nobody answers (a worker that never starts its bus): discovery ends after DISCOVERY_MS.
+    const alone = createBus({ name: `groups-alone-${Date.now()}-${++names}`, transports: [messagePort(port1)], onDiagnostic: () => {} })
+    buses.push(alone)
+    const done = recorder()
+    alone.process('jobs.run', done.handler, { queue: 'pool' })
+    const receipts = [1, 2, 3].map((index) => alone.publish('jobs.run', index))
+    expect(receipts.map((receipt) => receipt.queued)).toEqual([1, 1, 1])
+    await expect.poll(() => done.events.length).toBe(1)
+    // Absence cannot be awaited: a few real tasks pass, and the other two still wait.
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(done.events.map((event) => event.data)).toEqual([1])
+    // Discovery over: the others go to the member here, the only one, in order.
+    await vi.advanceTimersByTimeAsync(2000)
+    await expect.poll(() => done.events.map((event) => event.data)).toEqual([1, 2, 3])
+    expect(alone.stats().dropped).toBe(0)
+  })
+
+  test('a burst larger than the members can hold waits at the publisher and goes as they handle theirs: nothing lost, spread among them', async () => {
+    const { hub, spokes } = star(3)
+    const handled = new Set<string>()
+    const counts = new Map<string, number>()
+    for (const spoke of spokes) {
+      spoke.process(
+        'jobs.run',
+        async (event) => {
+          expect(handled.has(event.id)).toBe(false)
+          handled.add(event.id)
+          counts.set(spoke.id, (counts.get(spoke.id) ?? 0) + 1)
+          await null
+        },
+        { queue: 'pool', capacity: 16 },
+      )
+    }
+    await members(hub, 3)
+    // Each member says it holds 16: the hub gives each at most that many before it hears they were handled.
+    const receipts = Array.from({ length: 3000 }, (_, index) => hub.publish('jobs.run', index))
+    expect(receipts.every((receipt) => receipt.queued === 1 && receipt.dropped === 0)).toBe(true)
+    await expect.poll(() => handled.size, { timeout: 20_000 }).toBe(3000)
+    for (const spoke of spokes) expect(counts.get(spoke.id) ?? 0, `jobs handled by ${spoke.id}`).toBeGreaterThan(500)
+    expect(hub.stats().dropped).toBe(0)
+    for (const spoke of spokes) expect(spoke.stats().dropped).toBe(0)
+  })
+
+  test('past 8192 events waiting for room, each more is dropped: counted in its receipt and stats, and reported; close drops what waits, counted', async () => {
+    const diagnostics: Diagnostic[] = []
+    const { hub, spokes } = star(1, diagnostics)
+    const stalled = spokes[0] as Bus
+    stalled.subscribe('jobs.run', () => new Promise(() => {}), { queue: 'pool', capacity: 1 })
+    await members(hub, 1)
+    // One in flight to the member (its capacity), 8192 waiting, then 5 dropped.
+    const receipts = Array.from({ length: 1 + 8192 + 5 }, (_, index) => hub.publish('jobs.run', index))
+    expect(receipts.filter((receipt) => receipt.dropped === 1)).toHaveLength(5)
+    expect(receipts.slice(0, 8193).every((receipt) => receipt.queued === 1)).toBe(true)
+    expect(hub.stats().dropped).toBe(5)
+    await expect.poll(() => diagnostics.filter((diagnostic) => diagnostic.type === 'drop').length).toBeGreaterThan(0)
+    expect(diagnostics.find((diagnostic) => diagnostic.type === 'drop')?.message).toMatch(/every member of queue group "pool" is full and 8192 events wait/)
+    await hub.close({ timeout: 0 })
+    expect(hub.stats().dropped).toBe(5 + 8192)
+  })
+
   test('through a relay: the publisher assigns a member it reaches only through another context, and only that member gets it', async () => {
     const name = `groups-relay-${Date.now()}`
     const a = new MessageChannel()
@@ -153,6 +250,35 @@ describe('a request across contexts', () => {
     release.resolve()
     expect(new Set(await answers).size).toBe(3)
     expect(ran).toHaveLength(3)
+  })
+
+  test('a request asked before its repliers were known runs in each, the first reply wins, and the later ones are not reported as hostile', async () => {
+    const name = `groups-early-request-${Date.now()}-${++names}`
+    const channels = [0, 1].map(() => new MessageChannel())
+    for (const { port1, port2 } of channels) ports.push(port1, port2)
+    const diagnostics: Diagnostic[] = []
+    const hub = createBus({ name, transports: channels.map(({ port1 }) => messagePort(port1)), onDiagnostic: (diagnostic) => diagnostics.push(diagnostic) })
+    buses.push(hub)
+    const answer = hub.request('svc.who', null, { timeout: 5000 })
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    let ran = 0
+    const repliers = channels.map(({ port2 }, index) => {
+      const replier = createBus({ name, transports: [messagePort(port2)], onDiagnostic: () => {} })
+      buses.push(replier)
+      replier.reply('svc.who', () => {
+        ran++
+        return `replier ${index}`
+      })
+      replier.reply(`svc.ping.${index}`, () => 'pong')
+      return replier
+    })
+    await expect(answer).resolves.toMatch(/^replier [01]$/)
+    await expect.poll(() => ran).toBe(2)
+    // Each replier's later reply went before its answer to this ping, on the same port: both have arrived.
+    await Promise.all(repliers.map((_, index) => hub.request(`svc.ping.${index}`, null)))
+    expect(hub.stats().rejected).toBe(0)
+    expect(hub.stats().transports.map((transport) => transport.rejected)).toEqual([0, 0])
+    expect(diagnostics.filter((diagnostic) => diagnostic.type === 'bad-frame')).toEqual([])
   })
 
   test('an asker that gives up aborts the replier’s signal in its context and frees its slot', async () => {

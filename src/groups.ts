@@ -8,6 +8,7 @@
  * that they have not yet said they handled).
  */
 import type { Subscriber } from './subscriber.js'
+import type { BusEvent } from './types.js'
 
 /** The key of a subscription's queue group: its queue name and pattern (neither has whitespace). */
 export const groupKey = (queue: string, pattern: string): string => `q ${queue} ${pattern}`
@@ -20,6 +21,20 @@ export const REMOTE_IN_FLIGHT = 1024
 
 /** Group keys this context tracks members of, at most (each a small map). */
 const MAX_GROUPS = 4096
+
+/**
+ * Events this context holds, at most, for queue groups whose members are all
+ * full (or that it does not know yet: published while it discovers its peers);
+ * past that each is dropped, counted.
+ */
+export const MAX_WAITING = 8192
+
+/** An event of this context's that waits for a member of group `key` to have room (or to be known). */
+export interface Waiting {
+  readonly key: string
+  readonly event: BusEvent
+  readonly tokens: readonly string[]
+}
 
 /** The publisher's side of every queue group: whom to give an event, and what each member context still has of ours. */
 export class Groups {
@@ -99,6 +114,52 @@ export class Groups {
     else inFlight?.delete(member)
   }
 
+  /** Events waiting for a member with room, oldest first, per group (MAX_WAITING in all). */
+  readonly #waiting = new Map<string, Waiting[]>()
+  #waitingCount = 0
+
+  get waitingCount(): number {
+    return this.#waitingCount
+  }
+
+  /** Does something of group `key` wait already (then a new event of it waits behind, in order)? */
+  waits(key: string): boolean {
+    return this.#waiting.has(key)
+  }
+
+  /** Holds an event for group `key` until a member has room; false when MAX_WAITING are held already (it is dropped). */
+  wait(entry: Waiting): boolean {
+    if (this.#waitingCount >= MAX_WAITING) return false
+    const queue = this.#waiting.get(entry.key)
+    if (queue === undefined) this.#waiting.set(entry.key, [entry])
+    else queue.push(entry)
+    this.#waitingCount++
+    return true
+  }
+
+  /**
+   * Hands out what waits, in order per group: `give` places one event (true) or
+   * finds every member full (false: the rest of that group waits on).
+   */
+  release(give: (entry: Waiting) => boolean): void {
+    for (const [key, queue] of this.#waiting) {
+      let given = 0
+      while (given < queue.length && give(queue[given] as Waiting)) given++
+      if (given === 0) continue
+      this.#waitingCount -= given
+      if (given === queue.length) this.#waiting.delete(key)
+      else queue.splice(0, given)
+    }
+  }
+
+  /** Everything still waiting, taken out (the bus closes: each is dropped, counted). */
+  drain(): number {
+    const count = this.#waitingCount
+    this.#waiting.clear()
+    this.#waitingCount = 0
+    return count
+  }
+
   /** Member context `member` is gone: how many events sent to it it never said it handled (they are lost). */
   gone(member: string): number {
     let lost = 0
@@ -148,10 +209,17 @@ export function readMembership(entry: string, parse: (pattern: string) => readon
  */
 export const DONE_PREFIX = '$group.done.'
 export const ABORT_PREFIX = '$abort.'
+/**
+ * `$group.assign.<member>`: a publisher gives one of its events to a member
+ * context after publishing it (it waited for room, or for the publisher to
+ * learn the group's members); data `[key, topic, seq, time, headers, data]`.
+ */
+export const ASSIGN_PREFIX = '$group.assign.'
 
 /** The context an addressed reserved topic goes to, or undefined for any other topic. */
 export function addressee(topic: string): string | undefined {
   if (topic.startsWith(DONE_PREFIX)) return topic.slice(DONE_PREFIX.length)
   if (topic.startsWith(ABORT_PREFIX)) return topic.slice(ABORT_PREFIX.length)
+  if (topic.startsWith(ASSIGN_PREFIX)) return topic.slice(ASSIGN_PREFIX.length)
   return undefined
 }

@@ -182,6 +182,38 @@ describe('reserved topics', () => {
     await expect(answer).resolves.toBe('real')
   })
 
+  test('queue group hand-overs ($group.assign.<id>) that are malformed are refused and counted; a well-formed one is in its sender’s name only', async () => {
+    const name = uniqueName()
+    const raw = peer(name, 'raw')
+    const diagnostics: Diagnostic[] = []
+    const member = bus(name, [raw.transport], diagnostics)
+    const seen: BusEvent[] = []
+    member.subscribe('jobs.run', (event) => void seen.push(event), { queue: 'pool' })
+    raw.hello('raw')
+    await vi.waitFor(() => expect(member.peers()).toHaveLength(1), { interval: 5 })
+    const to = `$group.assign.${member.id}`
+    const bad: unknown[] = [
+      'not a list',
+      sparse(6),
+      ['q pool jobs.run', 'jobs.run', 1, 0, null],
+      ['r pool', 'jobs.run', 1, 0, null, 'a replier group'],
+      ['q pool jobs.run', '$reply.x.1', 1, 0, null, 'a reserved topic'],
+      ['q pool jobs.run', 'jobs..run', 1, 0, null, 'a malformed topic'],
+      ['q pool jobs.run', 'jobs.run', -1, 0, null, 'a bad seq'],
+      ['q pool jobs.run', 'jobs.run', 1, Number.NaN, null, 'a bad time'],
+      ['q pool jobs.run', 'jobs.run', 1, 0, { 'x-bad': 1 }, 'a header not a string'],
+      [{ toString: 0 }, 'jobs.run', 1, 0, null, 'a key no string'],
+    ]
+    raw.send(eventsBody(bad.map((data, index) => ({ source: 'raw', seq: index + 1, topic: to, data }))))
+    await vi.waitFor(() => expect(member.stats().rejected).toBe(bad.length), { interval: 5 })
+    // Well-formed: handed to the member, as an event of the sender's (whatever else the frame claims).
+    raw.send(eventsBody([{ source: 'raw', seq: 100, topic: to, data: ['q pool jobs.run', 'jobs.run', 7, 0, { 'x-a': 'b' }, 'work'] }]))
+    await vi.waitFor(() => expect(seen).toHaveLength(1), { interval: 5 })
+    expect(seen[0]).toMatchObject({ id: 'raw:7', source: 'raw', topic: 'jobs.run', data: 'work', headers: { 'x-a': 'b' } })
+    expect(diagnostics.some((diagnostic) => diagnostic.type === 'bad-frame' && /queue group hand-over/.test(diagnostic.message))).toBe(true)
+    expect(member.stats().rejected).toBe(bad.length)
+  })
+
   test('a relay passes a reply on only the way its request came, and only from where it went', async () => {
     const name = uniqueName()
     const [aToR, rToA] = portPair()

@@ -46,6 +46,8 @@ export interface NetworkHost {
   peerJoined(): void
   /** Contexts no longer reachable through any link (gone, or cut off). */
   contextsGone(ids: readonly string[]): void
+  /** Queue group members may have changed (routes changed), or the links know their peers now. */
+  groupsChanged(): void
   /** Node: whether the links may keep the thread alive while this context has reachable subscriptions. */
   readonly keepAlive: boolean
 }
@@ -381,7 +383,8 @@ export class Network implements LinkHost {
           // Not dropped as hostile: a reply after the first (its request has its answer), or one
           // overheard on a channel where this context is a bystander (another's request, another's reply).
           const overheard = link.kind === 'broadcast' && !eventTopic.startsWith(this.#inbox) && (route === undefined || route.back === link)
-          if (route?.answered !== true && !overheard) refuse('replies to no request that went that way')
+          if (route?.answered !== true && !overheard && !(route === undefined && this.#settledHere(eventTopic)))
+            refuse('replies to no request that went that way')
           route = undefined
           continue
         }
@@ -479,6 +482,8 @@ export class Network implements LinkHost {
 
   /** True while some link does not know its peers' interest yet, or a source may still accept its first links. */
   discovering = true
+  /** True while some link does not know its peers yet (queue group members elsewhere are not known). */
+  linksDiscovering = true
 
   /**
    * Hands an event to the outlets linksFor() or discoveryOutlets() chose; a
@@ -512,7 +517,25 @@ export class Network implements LinkHost {
     if (replyTo === undefined) return
     const route = this.#replies.get(replyTo)
     if (route !== undefined) route.out = route.out.length === 0 ? links : [...route.out, ...links]
-    else if (event.source === this.id) this.#rememberReply(replyTo, { back: undefined, out: links, tokens: event.topic.split('.'), answered: false })
+    else if (event.source === this.id) {
+      this.#rememberReply(replyTo, { back: undefined, out: links, tokens: event.topic.split('.'), answered: false })
+      const asked = Number(replyTo.slice(this.#inbox.length))
+      if (asked > this.#asked) this.#asked = asked
+    }
+  }
+
+  /** The highest request number this context asked (`$reply.<id>.<n>`). */
+  #asked = 0
+
+  /**
+   * A reply to a request asked here that has settled: a later one (several
+   * repliers ran it while its asker was discovering, or it came after the
+   * timeout), not taken and not hostile.
+   */
+  #settledHere(topic: string): boolean {
+    if (!topic.startsWith(this.#inbox)) return false
+    const asked = Number(topic.slice(this.#inbox.length))
+    return Number.isSafeInteger(asked) && asked >= 1 && asked <= this.#asked
   }
 
   /** A request asked here has settled (answered, timed out, aborted): its replies are no longer taken. */
@@ -698,6 +721,10 @@ export class Network implements LinkHost {
     }
     if (this.#backlog !== undefined && now - this.#startedAt >= PEER_TIMEOUT_MS) this.#backlog = undefined
     this.discovering = discovering || this.#backlog !== undefined
+    if (this.linksDiscovering && !discovering) {
+      this.linksDiscovering = false
+      this.#host.groupsChanged()
+    }
     if (!this.discovering) {
       const waiters = this.#discovered
       this.#discovered = []
@@ -737,6 +764,7 @@ export class Network implements LinkHost {
       this.#routes.clear()
       this.#noticeGone()
       for (const link of this.links) link.announce()
+      this.#host.groupsChanged()
     })
   }
 

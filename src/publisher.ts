@@ -7,11 +7,12 @@ import { createEventIds } from './ids.js'
 import type { Network, Outlet, RemoteGroup } from './network.js'
 import { headersOption, knownOptions } from './options.js'
 import type { RetainedState } from './retained.js'
-import { addressee, DONE_PREFIX, type Groups } from './groups.js'
+import { ASSIGN_PREFIX, addressee, DONE_PREFIX, type Groups, MAX_WAITING, type Waiting } from './groups.js'
 import type { GroupRoute, Route, Router } from './router.js'
 import { DROPPED, EVICTED, type Subscriber } from './subscriber.js'
-import { checkPublishable } from './topic.js'
+import { checkPublishable, isReserved } from './topic.js'
 import type { BusEvent, Diagnostic, PublishOptions, Receipt } from './types.js'
+import { readHeaders } from './wire.js'
 
 /** Reserved topic on which a context says its durable log grew (data: the last position). */
 export const LOG_TOPIC = '$log.appended'
@@ -36,6 +37,16 @@ interface Assignment {
   readonly local: readonly Subscriber[]
   readonly full: readonly Subscriber[]
   readonly remote: string[] | undefined
+  /** Queue groups with members elsewhere, all full (or with events waiting already): the event waits for room. */
+  readonly wait: string[] | undefined
+}
+
+/** An event published while this context's links were still discovering their peers: its queue groups are chosen once they know them. */
+interface Deferred {
+  readonly event: BusEvent
+  readonly tokens: readonly string[]
+  /** Groups whose idle member here took it at once. */
+  readonly taken: readonly string[] | undefined
 }
 
 /** What publishing needs from its bus. */
@@ -135,19 +146,27 @@ export class Publisher {
     const { targets, tokens, groups } = host.router.route(topic)
     const network = host.network
     const remoteGroups = network === undefined || (flags & LOCAL) !== 0 ? NO_REMOTE_GROUPS : network.groupsFor(topic, tokens)
+    // While the links still discover their peers, members elsewhere are not known yet: an event that crosses
+    // has its queue groups chosen once they are (see #assignDeferred). A request runs one replier by its own rule.
+    const deferring =
+      network?.linksDiscovering === true && (flags & (LOCAL | UNCHECKED)) === 0 && headers[REPLY_TO] === undefined && this.#deferred.length < MAX_WAITING
     // Queue groups, here and elsewhere: each gets one member, chosen now (the choice decides the links too).
-    const assignment = groups.length === 0 && remoteGroups.length === 0 ? undefined : this.#assign(groups, remoteGroups)
+    const assignment = deferring || (groups.length === 0 && remoteGroups.length === 0) ? undefined : this.#assign(groups, remoteGroups)
     const assigned = assignment?.remote
     // Links are chosen once: the choice decides validation, and the same links then get the event.
     let links = network === undefined || (flags & LOCAL) !== 0 ? undefined : network.linksFor(topic, tokens, undefined, assigned)
     const durable = (flags & DURABLE) !== 0
     const checked =
-      (flags & UNCHECKED) === 0 && (host.validate === true || (host.validate === undefined && ((links !== undefined && links.length > 0) || durable)))
+      (flags & UNCHECKED) === 0 &&
+      (host.validate === true || (host.validate === undefined && ((links !== undefined && links.length > 0) || durable || assignment?.wait !== undefined)))
     if (checked) checkCloneable(topic, data)
     // Starting up: links that do not know their peers' interest yet take it too (if it can cross: nobody asked for it).
     if (links !== undefined && (network as Network).discovering && (checked || cloneError(data) === undefined))
       links = (network as Network).discoveryOutlets(links)
     const crossing = links !== undefined && links.length > 0
+    // Not crossing (it cannot be cloned, or no link is discovering): only the members here can have it, chosen now.
+    const deferred = deferring && crossing
+    const assignedNow = deferring && !crossing && groups.length > 0 ? this.#assign(groups, NO_REMOTE_GROUPS) : assignment
     const seq = ++this.#seq
     host.counters.published++
     let event: BusEvent | undefined
@@ -159,7 +178,7 @@ export class Publisher {
       const target = targets[index] as Subscriber
       // Durable subscriptions take durable events from the store; a plain one may wait behind them (FIFO per source).
       if (engine !== undefined && target.durable !== undefined) {
-        event ??= this.#envelope(topic, data, seq, headers, flags)
+        event ??= this.#envelope(topic, data, seq, headers, flags, assigned)
         const offered = engine.live(target, event, durable)
         if (durable) continue
         if (offered !== DROPPED) queued++
@@ -172,12 +191,26 @@ export class Publisher {
         target.drops.record(topic, target.drops.reporting ? this.#ids(seq) : '')
         continue
       }
-      event ??= this.#envelope(topic, data, seq, headers, flags)
+      event ??= this.#envelope(topic, data, seq, headers, flags, assigned)
       const offered = target.offer(event)
       if (offered !== DROPPED) queued++
       if (offered === EVICTED) dropped++
     }
-    if (assignment !== undefined) {
+    if (deferred) {
+      event ??= this.#envelope(topic, data, seq, headers, flags)
+      // A member here with nothing to do takes it at once (a lone tab's jobs do not wait for discovery to end).
+      let taken: string[] | undefined
+      for (const group of groups) {
+        const idle = group.members.find((member) => member.active && member.load === 0)
+        if (idle === undefined) continue
+        ;(taken ??= []).push(group.key)
+        idle.offer(event)
+      }
+      this.#deferred.push({ event, tokens, taken })
+      if (groups.length > 0) queued++
+    }
+    if (assignedNow !== undefined) {
+      const assignment = assignedNow
       for (const member of assignment.local) {
         event ??= this.#envelope(topic, data, seq, headers, flags, assigned)
         const offered = member.offer(event)
@@ -191,6 +224,16 @@ export class Publisher {
       }
       if (assigned !== undefined)
         for (let index = 0; index < assigned.length; index += 2) host.groups.sent(assigned[index] as string, assigned[index + 1] as string)
+      if (assignment.wait !== undefined) {
+        event ??= this.#envelope(topic, data, seq, headers, flags, assigned)
+        for (const key of assignment.wait) {
+          if (host.groups.wait({ key, event, tokens })) queued++
+          else {
+            dropped++
+            this.#waitDropped(key, topic, 1)
+          }
+        }
+      }
       this.assigned = assigned
     }
     const retain = (flags & RETAINED) !== 0
@@ -220,6 +263,7 @@ export class Publisher {
       // Addressed to a context: relayed by the network when it is another; here, taken by what it is for.
       if (to === host.id) {
         if (event.topic.startsWith(DONE_PREFIX)) this.#membersHandled(event)
+        else if (event.topic.startsWith(ASSIGN_PREFIX)) this.#assignedHere(event)
         else if (typeof event.data === 'string' && event.data.startsWith(`$reply.${event.source}.`)) {
           // Only the asker can give up its request: the inbox is its own.
           host.cancel(event.data, new CrossbusError('ABORTED', `the asker ${event.source} gave up its request`))
@@ -271,9 +315,18 @@ export class Publisher {
     network.send(this.#envelope(LOG_TOPIC, position, seq, EMPTY_HEADERS, 0), links)
   }
 
-  /** publish() throws CLOSED from now on. */
+  /** publish() throws CLOSED from now on; what waits for a queue group member is dropped, counted. */
   close(): void {
     this.#closed = true
+    const waiting = this.#host.groups.drain() + this.#deferred.length
+    this.#deferred.length = 0
+    if (waiting === 0) return
+    this.#host.counters.dropped += waiting
+    this.#host.report({
+      type: 'drop',
+      count: waiting,
+      message: `crossbus: ${waiting} event(s) waiting for a queue group member with room were dropped: the bus closed`,
+    })
   }
 
   #envelope(topic: string, data: unknown, seq: number, headers: Readonly<Record<string, string>>, flags: number, assigned?: readonly string[]): BusEvent {
@@ -292,22 +345,152 @@ export class Publisher {
     const local: Subscriber[] = []
     const full: Subscriber[] = []
     let remote: string[] | undefined
+    let wait: string[] | undefined
     for (const group of groups) {
       const others = remoteGroups.find((candidate) => candidate.key === group.key)
-      const member = choices.choose(group.key, group.members, others?.members ?? NO_MEMBERS, others?.capacities)
-      if (member === undefined) full.push(group.members[0] as Subscriber)
-      else if (typeof member === 'string') (remote ??= []).push(group.key, member)
+      // A group with members elsewhere keeps its order: behind what waits already, or waiting for room.
+      const waits = others !== undefined && group.key.startsWith('q ')
+      const member = waits && choices.waits(group.key) ? undefined : choices.choose(group.key, group.members, others?.members ?? NO_MEMBERS, others?.capacities)
+      if (member === undefined) {
+        if (waits) (wait ??= []).push(group.key)
+        else full.push(group.members[0] as Subscriber)
+      } else if (typeof member === 'string') (remote ??= []).push(group.key, member)
       else local.push(member)
     }
     for (const group of remoteGroups) {
       if (groups.some((candidate) => candidate.key === group.key)) continue
-      const member = choices.choose(group.key, NO_SUBSCRIBERS, group.members, group.capacities)
-      // Every member elsewhere is full: the event is not sent for this group (it is theirs to count).
+      const waits = group.key.startsWith('q ')
+      const member = waits && choices.waits(group.key) ? undefined : choices.choose(group.key, NO_SUBSCRIBERS, group.members, group.capacities)
       if (typeof member === 'string') (remote ??= []).push(group.key, member)
+      // Every member elsewhere is full: a queue group's event waits here for room (a replier group's request finds no one).
+      else if (waits) (wait ??= []).push(group.key)
     }
     // One group given to another context, the common case: the same pair each time (it clones once per frame).
     if (remote?.length === 2) remote = choices.pair(remote[0] as string, remote[1] as string) as string[]
-    return { local, full, remote }
+    return { local, full, remote, wait }
+  }
+
+  /** Events published while the links discovered their peers, in order (MAX_WAITING at most). */
+  readonly #deferred: Deferred[] = []
+
+  /**
+   * The links know their peers now, or a member found room, or the members
+   * changed: deferred events get their queue groups' members, then what waits
+   * for room goes, in order.
+   */
+  groupsChanged(): void {
+    if (this.#closed) return
+    if (this.#deferred.length > 0 && this.#host.network?.linksDiscovering === false) this.#assignDeferred()
+    if (this.#host.groups.waitingCount > 0) this.#release()
+  }
+
+  #assignDeferred(): void {
+    const host = this.#host
+    const network = host.network as Network
+    for (const { event, tokens, taken } of this.#deferred.splice(0)) {
+      let route: Route<Subscriber>
+      try {
+        route = host.router.route(event.topic)
+      } catch {
+        continue
+      }
+      let groups = route.groups
+      let remoteGroups = network.groupsFor(event.topic, tokens)
+      if (taken !== undefined) {
+        groups = groups.filter((group) => !taken.includes(group.key))
+        remoteGroups = remoteGroups.filter((group) => !taken.includes(group.key))
+      }
+      if (groups.length === 0 && remoteGroups.length === 0) continue
+      const assignment = this.#assign(groups, remoteGroups)
+      for (const member of assignment.local) member.offer(event)
+      // Every member of these groups here is full: each loses it, counted on its first member.
+      for (const first of assignment.full) first.drops.record(event.topic, event.id)
+      const remote = assignment.remote
+      if (remote !== undefined)
+        for (let index = 0; index < remote.length; index += 2) this.#handOver(remote[index] as string, event, remote[index + 1] as string)
+      for (const key of assignment.wait ?? NO_MEMBERS) if (!host.groups.wait({ key, event, tokens })) this.#waitDropped(key, event.topic, 1)
+    }
+  }
+
+  /** What waits for room goes to the members that have it, in order per group. */
+  #release(): void {
+    const host = this.#host
+    host.groups.release((entry: Waiting) => {
+      const { key, event, tokens } = entry
+      let locals: readonly Subscriber[] = NO_SUBSCRIBERS
+      try {
+        locals = host.router.route(event.topic).groups.find((group) => group.key === key)?.members ?? NO_SUBSCRIBERS
+      } catch {
+        // Its own topic: valid.
+      }
+      const others = host.network?.groupsFor(event.topic, tokens).find((group) => group.key === key)
+      const member = host.groups.choose(key, locals, others?.members ?? NO_MEMBERS, others?.capacities)
+      if (member === undefined) return false
+      if (typeof member === 'string') this.#handOver(key, event, member)
+      else member.offer(event)
+      return true
+    })
+  }
+
+  /** Gives one of this context's events to member context `member` of group `key`, after its publish: addressed, relayed toward it. */
+  #handOver(key: string, event: BusEvent, member: string): void {
+    this.#host.groups.sent(key, member)
+    const headers = event.headers === EMPTY_HEADERS ? null : event.headers
+    this.emit(`${ASSIGN_PREFIX}${member}`, [key, event.topic, event.seq, event.time, headers, event.data], EMPTY_HEADERS, UNCHECKED)
+  }
+
+  /** More than MAX_WAITING events wait for queue group members with room: this one is dropped, counted and reported. */
+  #waitDropped(key: string, topic: string, count: number): void {
+    this.#host.counters.dropped += count
+    this.#host.report({
+      type: 'drop',
+      topic,
+      count,
+      message: `crossbus: every member of queue group ${quote(key.split(' ')[1] as string)} is full and ${MAX_WAITING} events wait for room already; an event on ${quote(topic)} was dropped`,
+    })
+  }
+
+  /**
+   * An event of another context's, given to this one as a member of queue
+   * group `key` after it was published (wire input, checked): to the member
+   * here, as if it had come assigned.
+   */
+  #assignedHere(given: BusEvent): void {
+    const host = this.#host
+    const handOver = readHandOver(given.data)
+    let route: Route<Subscriber> | undefined
+    try {
+      if (handOver !== undefined) route = host.router.route(handOver.topic)
+    } catch {
+      // A malformed topic: refused below.
+    }
+    if (handOver === undefined || route === undefined) {
+      host.counters.rejected++
+      host.report({ type: 'bad-frame', message: `crossbus: a malformed queue group hand-over from ${given.source} was refused` })
+      return
+    }
+    const { key, topic, seq, time, headers, data } = handOver
+    const source = given.source
+    const event = new Envelope({ id: `${source}:${seq}`, topic, data, source, seq, time, headers, redelivered: false }, 0, host.groups.pair(key, host.id))
+    const members = route.groups.find((group) => group.key === key)?.members.filter((member) => !member.local) ?? NO_SUBSCRIBERS
+    const member = members.length === 0 ? undefined : host.groups.choose(key, members, NO_MEMBERS)
+    if (typeof member === 'object') {
+      member.offer(event)
+      return
+    }
+    // No member here with room (or none left): lost here, counted, and said handled so its publisher gives this context less.
+    const first = members[0]
+    if (first !== undefined) first.drops.record(topic, event.id)
+    else {
+      host.counters.dropped++
+      host.report({
+        type: 'drop',
+        topic,
+        count: 1,
+        message: `crossbus: an event on ${quote(topic)} given to this context's member of a queue group found none left here`,
+      })
+    }
+    this.groupHandled(event, key)
   }
 
   /**
@@ -357,6 +540,8 @@ export class Publisher {
       if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !Number.isSafeInteger(entry[1]) || (entry[1] as number) < 1) continue
       this.#host.groups.handled(entry[0], event.source, entry[1] as number)
     }
+    // Room again: what waits for it goes.
+    if (this.#host.groups.waitingCount > 0) this.#release()
   }
 
   /**
@@ -389,6 +574,19 @@ export class Publisher {
     this.#timeReadsLeft--
     return this.#time
   }
+}
+
+/** A queue group hand-over's data, `[key, topic, seq, time, headers, data]` (wire input: checked, never thrown). */
+function readHandOver(
+  parts: unknown,
+): { key: string; topic: string; seq: number; time: number; headers: Readonly<Record<string, string>>; data: unknown } | undefined {
+  if (!Array.isArray(parts) || parts.length !== 6) return undefined
+  const [key, topic, seq, time, rawHeaders, data] = parts as unknown[]
+  if (typeof key !== 'string' || !key.startsWith('q ') || typeof topic !== 'string' || isReserved(topic)) return undefined
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1 || typeof time !== 'number' || !Number.isFinite(time)) return undefined
+  const headers = rawHeaders === null ? EMPTY_HEADERS : readHeaders(rawHeaders)
+  if (headers === undefined || headers === null) return undefined
+  return { key, topic, seq, time, headers, data }
 }
 
 function checkCloneable(topic: string, data: unknown): void {

@@ -210,7 +210,7 @@ function allIndexes(column: ArrayLike<number>, bound: number): boolean {
 }
 
 /** One event's headers, copied and frozen; null for none; undefined when malformed. */
-function readHeaders(value: unknown): Readonly<Record<string, string>> | null | undefined {
+export function readHeaders(value: unknown): Readonly<Record<string, string>> | null | undefined {
   if (value === null) return null
   if (!isObject(value) || Array.isArray(value)) return undefined
   const copy: Record<string, string> = {}

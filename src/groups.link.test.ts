@@ -162,6 +162,36 @@ describe('a queue group across contexts', () => {
     expect(alone.stats().dropped).toBe(0)
   })
 
+  test('closed while its links still discover: the queue group events it held are dropped and counted, other events are not', async () => {
+    const { port1, port2 } = new MessageChannel()
+    ports.push(port1, port2)
+    const diagnostics: Diagnostic[] = []
+    const alone = createBus({
+      name: `groups-closed-${Date.now()}-${++names}`,
+      transports: [messagePort(port1)],
+      onDiagnostic: (diagnostic) => diagnostics.push(diagnostic),
+    })
+    buses.push(alone)
+    const busy = deferred()
+    const started = deferred()
+    alone.process(
+      'jobs.run',
+      () => {
+        started.resolve()
+        return busy.promise
+      },
+      { queue: 'pool' },
+    )
+    for (let index = 0; index < 10; index++) alone.publish('news.item', index)
+    // The first job keeps the member busy; the other two wait for discovery to end.
+    for (let index = 0; index < 3; index++) alone.publish('jobs.run', index)
+    await started.promise
+    busy.resolve()
+    await alone.close({ timeout: 0 })
+    expect(alone.stats().dropped).toBe(2)
+    expect(diagnostics.filter((diagnostic) => diagnostic.type === 'drop').map((diagnostic) => diagnostic.count)).toEqual([2])
+  })
+
   test('a burst larger than the members can hold waits at the publisher and goes as they handle theirs: nothing lost, spread among them', async () => {
     const { hub, spokes } = star(3)
     const handled = new Set<string>()

@@ -318,8 +318,9 @@ export class Publisher {
   /** publish() throws CLOSED from now on; what waits for a queue group member is dropped, counted. */
   close(): void {
     this.#closed = true
-    const waiting = this.#host.groups.drain() + this.#deferred.length
-    this.#deferred.length = 0
+    let waiting = this.#host.groups.drain()
+    // Deferred events are in a queue group's hands only where one matches them (most match none).
+    for (const { event, tokens, taken } of this.#deferred.splice(0)) if (this.#groupsOf(event, tokens, taken).length > 0) waiting++
     if (waiting === 0) return
     this.#host.counters.dropped += waiting
     this.#host.report({
@@ -410,6 +411,19 @@ export class Publisher {
         for (let index = 0; index < remote.length; index += 2) this.#handOver(remote[index] as string, event, remote[index + 1] as string)
       for (const key of assignment.wait ?? NO_MEMBERS) if (!host.groups.wait({ key, event, tokens })) this.#waitDropped(key, event.topic, 1)
     }
+  }
+
+  /** The keys of the queue groups, here and elsewhere, that match a deferred event and have not taken it. */
+  #groupsOf(event: BusEvent, tokens: readonly string[], taken: readonly string[] | undefined): string[] {
+    let keys: string[] = []
+    try {
+      for (const group of this.#host.router.route(event.topic).groups) keys.push(group.key)
+    } catch {
+      // Its own topic: valid.
+    }
+    for (const group of this.#host.network?.groupsFor(event.topic, tokens) ?? NO_REMOTE_GROUPS) if (!keys.includes(group.key)) keys.push(group.key)
+    if (taken !== undefined) keys = keys.filter((key) => !taken.includes(key))
+    return keys
   }
 
   /** What waits for room goes to the members that have it, in order per group. */

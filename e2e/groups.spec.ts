@@ -58,3 +58,32 @@ test('three tabs’ workers in one queue group share the jobs, each once; a requ
   expect(workers).toContain(answer.by)
   await expect.poll(async () => (await answered()).reduce((sum, count) => sum + count, 0)).toBe(runsBefore + 1)
 })
+
+test('the README’s pool: a page that publishes its jobs as it starts its three workers shares them with the workers, each job once', async ({ open, name }) => {
+  const page = await open()
+  const sent = await page.evaluate((busName) => {
+    const { kit } = window
+    // Nothing is awaited: the workers' buses start after the page has published every job.
+    const workers = [1, 2, 3].map(() => kit.spawnWorker(busName, { pattern: 'jobs.run', queue: 'pool' }))
+    window.state.workers = workers.map(({ remote }) => remote)
+    window.ctx = new kit.Ctx({ name: busName, transports: [kit.broadcastChannel(), ...workers.map(({ worker }) => kit.messagePort(worker))] })
+    window.ctx.record('jobs.run', { queue: 'pool', key: 'page' })
+    return window.ctx.publish('jobs.run', 300)
+  }, name)
+  const shares = (): Promise<Seen[][]> =>
+    page.evaluate(async () => [
+      window.ctx.recordings.get('page') ?? [],
+      ...(await Promise.all(window.state.workers.map((remote) => remote.call<Seen[]>({ op: 'events', key: 'jobs.run' })))),
+    ])
+  await expect.poll(async () => (await shares()).flat().length, { timeout: 10_000 }).toBe(300)
+  const handled = await shares()
+  expect(
+    handled
+      .flat()
+      .map((event) => event.id)
+      .sort(),
+  ).toEqual([...sent].sort())
+  // The page's member took at most one at once (it was idle); the rest were shared once the workers were known.
+  for (const share of handled.slice(1)) expect(share.length, 'each worker’s share of 300 jobs').toBeGreaterThan(50)
+  expect(await page.evaluate(() => window.ctx.bus.stats().dropped)).toBe(0)
+})

@@ -8,6 +8,8 @@ export interface PageState {
   /** A dedicated worker's control channel, when the test started one. */
   worker: kit.Remote
   workerId: string
+  /** The control channels of several workers, when the test started them. */
+  workers: kit.Remote[]
   /** Anything else a scenario records (counters, timings). */
   notes: Record<string, number>
   /** Ids of durable events a publisher is publishing in the background. */

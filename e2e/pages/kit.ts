@@ -259,14 +259,19 @@ export class Remote {
 }
 
 /** Starts a dedicated worker running `bus-worker.ts` with a bus named `name`; resolves once it serves. */
-export async function startWorker(name: string): Promise<{ worker: Worker; remote: Remote; id: string }> {
+export async function startWorker(name: string, join?: { pattern: string; queue: string }): Promise<{ worker: Worker; remote: Remote; id: string }> {
+  const { worker, remote } = spawnWorker(name, join)
+  const id = await remote.call<string>({ op: 'id' })
+  return { worker, remote, id }
+}
+
+/** A worker as startWorker makes it, without waiting for it: its bus starts whenever the worker does. */
+export function spawnWorker(name: string, join?: { pattern: string; queue: string }): { worker: Worker; remote: Remote } {
   const worker = new Worker(new URL('./bus-worker.ts', import.meta.url), { type: 'module', name })
   const control = new MessageChannel()
   // The first message is the worker's set-up, taken before its bus listens on `self`.
-  worker.postMessage({ name, control: control.port2 }, [control.port2])
-  const remote = new Remote(control.port1)
-  const id = await remote.call<string>({ op: 'id' })
-  return { worker, remote, id }
+  worker.postMessage(join === undefined ? { name, control: control.port2 } : { name, control: control.port2, join }, [control.port2])
+  return { worker, remote: new Remote(control.port1) }
 }
 
 /** Connects to the SharedWorker hub named `name` (hub-worker.ts); returns its port. */

@@ -320,7 +320,10 @@ export class Publisher {
     this.#closed = true
     let waiting = this.#host.groups.drain()
     // Deferred events are in a queue group's hands only where one matches them (most match none).
-    for (const { event, tokens, taken } of this.#deferred.splice(0)) if (this.#groupsOf(event, tokens, taken).length > 0) waiting++
+    for (const entry of this.#deferred.splice(0)) {
+      const { groups, remoteGroups } = this.#groupsOf(entry)
+      if (groups.length > 0 || remoteGroups.length > 0) waiting++
+    }
     if (waiting === 0) return
     this.#host.counters.dropped += waiting
     this.#host.report({
@@ -387,21 +390,10 @@ export class Publisher {
 
   #assignDeferred(): void {
     const host = this.#host
-    const network = host.network as Network
-    for (const { event, tokens, taken } of this.#deferred.splice(0)) {
-      let route: Route<Subscriber>
-      try {
-        route = host.router.route(event.topic)
-      } catch {
-        continue
-      }
-      let groups = route.groups
-      let remoteGroups = network.groupsFor(event.topic, tokens)
-      if (taken !== undefined) {
-        groups = groups.filter((group) => !taken.includes(group.key))
-        remoteGroups = remoteGroups.filter((group) => !taken.includes(group.key))
-      }
+    for (const entry of this.#deferred.splice(0)) {
+      const { groups, remoteGroups } = this.#groupsOf(entry)
       if (groups.length === 0 && remoteGroups.length === 0) continue
+      const { event, tokens } = entry
       const assignment = this.#assign(groups, remoteGroups)
       for (const member of assignment.local) member.offer(event)
       // Every member of these groups here is full: each loses it, counted on its first member.
@@ -413,17 +405,16 @@ export class Publisher {
     }
   }
 
-  /** The keys of the queue groups, here and elsewhere, that match a deferred event and have not taken it. */
-  #groupsOf(event: BusEvent, tokens: readonly string[], taken: readonly string[] | undefined): string[] {
-    let keys: string[] = []
-    try {
-      for (const group of this.#host.router.route(event.topic).groups) keys.push(group.key)
-    } catch {
-      // Its own topic: valid.
+  /** The queue groups, here and elsewhere, that match a deferred event and have not taken it. */
+  #groupsOf({ event, tokens, taken }: Deferred): { groups: readonly GroupRoute<Subscriber>[]; remoteGroups: readonly RemoteGroup[] } {
+    // Its own topic: valid, so route() does not throw.
+    let groups = this.#host.router.route(event.topic).groups
+    let remoteGroups = this.#host.network?.groupsFor(event.topic, tokens) ?? NO_REMOTE_GROUPS
+    if (taken !== undefined) {
+      groups = groups.filter((group) => !taken.includes(group.key))
+      remoteGroups = remoteGroups.filter((group) => !taken.includes(group.key))
     }
-    for (const group of this.#host.network?.groupsFor(event.topic, tokens) ?? NO_REMOTE_GROUPS) if (!keys.includes(group.key)) keys.push(group.key)
-    if (taken !== undefined) keys = keys.filter((key) => !taken.includes(key))
-    return keys
+    return { groups, remoteGroups }
   }
 
   /** What waits for room goes to the members that have it, in order per group. */
@@ -431,12 +422,8 @@ export class Publisher {
     const host = this.#host
     host.groups.release((entry: Waiting) => {
       const { key, event, tokens } = entry
-      let locals: readonly Subscriber[] = NO_SUBSCRIBERS
-      try {
-        locals = host.router.route(event.topic).groups.find((group) => group.key === key)?.members ?? NO_SUBSCRIBERS
-      } catch {
-        // Its own topic: valid.
-      }
+      // Its own topic: valid, so route() does not throw.
+      const locals = host.router.route(event.topic).groups.find((group) => group.key === key)?.members ?? NO_SUBSCRIBERS
       const others = host.network?.groupsFor(event.topic, tokens).find((group) => group.key === key)
       const member = host.groups.choose(key, locals, others?.members ?? NO_MEMBERS, others?.capacities)
       if (member === undefined) return false

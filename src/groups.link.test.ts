@@ -254,6 +254,33 @@ describe('a queue group across contexts', () => {
     expect(reached.events.length).toBeGreaterThan(0)
     expect(new Set([...relayed.events, ...reached.events].map((event) => event.id)).size).toBe(50)
   })
+
+  test('through a relay: jobs that wait for room at the publisher are handed over to a member it reaches only through another context', async () => {
+    const name = `groups-relay-wait-${Date.now()}-${++names}`
+    const a = new MessageChannel()
+    const b = new MessageChannel()
+    ports.push(a.port1, a.port2, b.port1, b.port2)
+    const publisher = createBus({ name, transports: [messagePort(a.port1)] })
+    const relay = createBus({ name, transports: [messagePort(a.port2), messagePort(b.port1)] })
+    const far = createBus({ name, transports: [messagePort(b.port2)] })
+    buses.push(publisher, relay, far)
+    const reached = new Set<string>()
+    far.process(
+      'jobs.run',
+      async (event) => {
+        reached.add(event.id)
+        await null
+      },
+      { queue: 'pool', capacity: 4 },
+    )
+    await expect.poll(() => publisher.peers().length, { timeout: 5000 }).toBe(2)
+    await expect.poll(() => publisher.publish('jobs.run', 'probe').queued, { timeout: 5000 }).toBe(1)
+    // Far more than the member holds (4): most wait at the publisher, then cross the relay as hand-overs.
+    const ids = Array.from({ length: 200 }, (_, index) => publisher.publish('jobs.run', index).id)
+    await expect.poll(() => ids.filter((id) => reached.has(id)).length, { timeout: 10_000 }).toBe(200)
+    expect(publisher.stats().dropped).toBe(0)
+    expect(relay.stats().rejected).toBe(0)
+  })
 })
 
 describe('a request across contexts', () => {

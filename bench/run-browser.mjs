@@ -466,7 +466,8 @@ export async function runBrowser({ profile = false, sections = [1, 2, 3, 4, 5, 6
         await call(sender, 'closeSender', entry.name)
         for (const page of receiverPages) await call(page, 'closeReceiver', entry.name)
       }
-      for (const page of receiverPages) await page.close()
+      // The first is the receiver tab the later sections use: only the tabs opened here close.
+      for (const page of receiverPages.slice(1)) await page.close()
     }
 
     // ---- 5. sender memory while the worker is stalled ----

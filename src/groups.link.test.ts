@@ -141,6 +141,21 @@ describe('a queue group across contexts', () => {
     expect(diagnostics.filter((diagnostic) => diagnostic.type === 'drop' || diagnostic.type === 'bad-frame')).toEqual([])
   })
 
+  test('one link: jobs published before its only member starts reach that member once it says hello', async () => {
+    const name = `groups-one-${Date.now()}-${++names}`
+    const { port1, port2 } = new MessageChannel()
+    ports.push(port1, port2)
+    const hub = createBus({ name, transports: [messagePort(port1)], onDiagnostic: () => {} })
+    buses.push(hub)
+    const ids = [1, 2, 3, 4, 5].map((index) => hub.publish('jobs.run', index).id)
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    const member = createBus({ name, transports: [messagePort(port2)], onDiagnostic: () => {} })
+    buses.push(member)
+    const done = recorder()
+    member.subscribe('jobs.run', done.handler, { queue: 'pool' })
+    await expect.poll(() => done.events.map((event) => event.id), { timeout: 5000 }).toEqual(ids)
+  })
+
   test('while its links still discover their peers, an idle member here takes a job at once; the rest wait until the members elsewhere are known', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'Date'] })
     const { port1, port2 } = new MessageChannel()

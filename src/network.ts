@@ -723,6 +723,9 @@ export class Network implements LinkHost {
     this.discovering = discovering || this.#backlog !== undefined
     if (this.linksDiscovering && !discovering) {
       this.linksDiscovering = false
+      // Often inside the last link's first hello: the caches built from routes before it are stale already.
+      this.#members.clear()
+      this.#routes.clear()
       this.#host.groupsChanged()
     }
     if (!this.discovering) {
